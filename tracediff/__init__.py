@@ -1,0 +1,25 @@
+"""tracediff: a tracing-to-code automatic differentiation compiler for NumPy."""
+from . import testing
+from .api import grad, trace, value_and_grad, vjp
+from .errors import (
+    EscapedTracerError,
+    GuardFailed,
+    MissingRuleError,
+    MixedTraceError,
+    NonDifferentiableError,
+    NonScalarOutputError,
+    TracediffError,
+    TracerConversionError,
+)
+from .primitives import defvjp, primitive
+from .pytree import register_pytree_node
+from .tracing import detach, no_grad, stop_gradient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "trace", "stop_gradient", "detach", "no_grad",
+    "primitive", "defvjp", "register_pytree_node", "testing",
+    "TracediffError", "NonScalarOutputError", "NonDifferentiableError", "MissingRuleError",
+    "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed",
+]

@@ -1,0 +1,104 @@
+"""Reverse mode: extend a forward trace with the nodes of its backward pass.
+
+Walking the forward nodes from last to first, each node's VJP rules are *run on tracers*, so the
+backward pass is recorded into the same trace, made of the same primitives, and compiled by the
+same code generator. Cotangents known to be zero are never materialized (they are simply absent);
+broadcasting is undone with sums over axes decided from the static shapes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Var
+from .primitives.core import Primitive, call, np_attr, py_literal
+from .primitives.shape import copy_p
+from .tracing import Trace, Tracer
+
+
+def _full(value, shape, dtype):
+    return np.full(shape, value, dtype)
+
+
+def _emit_full(args, value, shape, dtype):
+    name = {0: "zeros", 1: "ones"}.get(value) if not isinstance(value, bool) else None
+    if name:
+        return call(np_attr(name), [py_literal(shape)], {"dtype": dtype})
+    return call(np_attr("full"), [py_literal(shape), py_literal(value)], {"dtype": dtype})
+
+
+# A fresh array each call, so callers may write into the gradients they get back.
+full_p = Primitive("full", _full, _emit_full, differentiable=False)
+
+
+def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> list:
+    """Record the backward pass; return the cotangent of each var in ``wrt`` (Tracers).
+
+    ``cotangents`` are the cotangents of ``outputs`` (Tracers or constants).
+    """
+    forward_nodes = list(trace.nodes)
+    ct: dict[int, object] = {}
+    for out, g in zip(outputs, cotangents):
+        if isinstance(out, Tracer) and out.requires_grad:
+            _accumulate(ct, out._var, g)
+    for node in reversed(forward_nodes):
+        if node.out is None or node.out.id not in ct:
+            continue
+        g = ct.pop(node.out.id)
+        if isinstance(g, Tracer) and node.out.name and g._var.name is None:
+            g._var.name = f"g_{node.out.name}"  # the cotangent of a named value is complete here
+        args = [trace.tracers[v.id] if isinstance(v, Var) else v.value for v in node.inputs]
+        trace.backward_of = node
+        try:
+            for i, v in enumerate(node.inputs):
+                if not (isinstance(v, Var) and v.requires_grad):
+                    continue
+                rule = node.primitive.rule(i)
+                if rule is None:
+                    continue
+                g_i = rule(g, trace.tracers[node.out.id], *args, **node.params)
+                if g_i is not None:
+                    _accumulate(ct, v, g_i)
+        finally:
+            trace.backward_of = None
+    grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
+    for g, v in zip(grads, wrt):
+        if g._var.name is None and v.name:
+            g._var.name = f"g_{v.name}"
+    return grads
+
+
+def _accumulate(ct: dict, var: Var, g) -> None:
+    g = _fit(g, var)
+    ct[var.id] = g if var.id not in ct else ct[var.id] + g
+
+
+def _fit(g, var: Var):
+    """Sum ``g`` over the axes broadcasting added to ``var``, and cast it to ``var``'s dtype."""
+    shape = np.shape(g)
+    if shape != var.shape:
+        lead = len(shape) - len(var.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(var.shape) if n == 1 and lead + i >= 0 and shape[lead + i] != 1
+        )
+        if lead >= 0 and axes:
+            g = np.sum(g, axis=axes)
+        if np.shape(g) != var.shape:
+            g = np.reshape(g, var.shape) if np.size(g) == int(np.prod(var.shape)) else np.broadcast_to(g, var.shape)
+    dtype = getattr(g, "dtype", None)
+    if dtype != var.dtype and not isinstance(g, (int, float)):  # Python scalars adapt to any dtype
+        g = g.astype(var.dtype) if isinstance(g, Tracer) else np.asarray(g, dtype=var.dtype)
+    return g
+
+
+def _materialize(trace: Trace, g, var: Var) -> Tracer:
+    """A traced cotangent for ``var``: zeros when none flowed, a fresh array for a constant one."""
+    if isinstance(g, Tracer):
+        return g
+    value = 0 if g is None else g
+    if np.ndim(value) and np.all(value == np.ravel(value)[0]):
+        value = np.ravel(value)[0]  # a uniform constant, written as its one value
+    if np.ndim(value):
+        return trace.record(copy_p, [value], {}, np.array(value))
+    value = np.asarray(value).item()
+    return trace.record(full_p, [], {"value": value, "shape": var.shape, "dtype": var.dtype},
+                        _full(value, var.shape, var.dtype))

@@ -1,0 +1,156 @@
+"""The primitive registry and the pieces every family shares.
+
+A primitive has a NumPy implementation, a way to be written as Python source, and one VJP rule per
+argument. Rules are ordinary NumPy expressions over traced values, ``rule(g, ans, *args, **params)``,
+returning the cotangent of that argument (``g`` is the output's cotangent, ``ans`` the output).
+Because rules are traced like user code, the backward pass is made of the same primitives.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..tracing import bind
+
+UFUNCS: dict = {}  # np.ufunc -> Primitive
+FUNCTIONS: dict = {}  # NumPy function -> handler(*args, **kwargs) that binds primitives
+REGISTRY: dict = {}  # name -> Primitive
+
+
+class Primitive:
+    """An operation tracediff knows how to trace, write as source and differentiate.
+
+    ``domain`` is the interval each argument's test values are drawn from (see tests/test_rules.py).
+    """
+
+    def __init__(self, name: str, impl: Callable, emit: Callable | None = None, *,
+                 differentiable: bool = True, emit_statements: Callable | None = None,
+                 domain=(-2.0, 2.0), register: bool = True):
+        self.name = name
+        self.impl = impl
+        self.emit = emit or np_function(name)
+        self.emit_statements = emit_statements  # for primitives written as several statements
+        self.differentiable = differentiable
+        self.vjp: tuple | None = None
+        self.domain = domain
+        self.alias = False  # True: the output is the input (codegen writes no statement)
+        self.is_view = False  # True: NumPy would return a view (matters for __setitem__)
+        self.rule_for = None  # for variadic primitives: i -> the rule of operand i
+        self.elementwise = False  # True: operands broadcast against each other (ufuncs, where)
+        if register:
+            REGISTRY[name] = self
+
+    def bind(self, *args, **params):
+        return bind(self, args, params)
+
+    def rule(self, i: int) -> Callable | None:
+        """The VJP rule of argument ``i`` (None: no gradient flows to it)."""
+        if self.rule_for is not None:
+            return self.rule_for(i)
+        if self.vjp is None:
+            return None
+        return self.vjp[i] if i < len(self.vjp) else None
+
+    def __call__(self, *args, **params):
+        return bind(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def defvjp(primitive: Primitive, *rules: Callable | None) -> None:
+    """Give ``primitive`` one VJP rule per positional argument (None: no gradient flows there).
+
+    Each rule is ``rule(g, ans, *args, **params)`` and returns the cotangent of its argument,
+    written with NumPy functions so that it is traced too.
+
+    >>> import numpy as np, tracediff as td
+    >>> cube = td.primitive(lambda x: x ** 3, name="cube")
+    >>> td.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
+    >>> float(td.grad(lambda x: cube(x))(2.0))
+    12.0
+    """
+    primitive.vjp = tuple(rules)
+
+
+def primitive(fun: Callable, name: str | None = None) -> Primitive:
+    """Wrap ``fun`` as an opaque primitive: tracing records one call to it and never looks inside.
+
+    Give it a gradient with :func:`defvjp`. The generated code calls ``fun`` itself.
+    """
+    name = name or getattr(fun, "__name__", "custom")
+    prim = Primitive(name, fun, lambda args, **params: call(ast.Name(id=f"_fn_{name}"), args, params),
+                     register=False)
+    prim.function = fun  # codegen puts it in the generated module's namespace under _fn_<name>
+    return prim
+
+
+# --- building Python source ------------------------------------------------------------------
+
+def np_attr(path: str) -> ast.expr:
+    """``np.linalg.inv`` as an expression."""
+    node: ast.expr = ast.Name(id="np")
+    for part in path.split("."):
+        node = ast.Attribute(value=node, attr=part)
+    return node
+
+
+def call(func: ast.expr, args: list, kwargs: dict | None = None) -> ast.Call:
+    keywords = [ast.keyword(arg=k, value=py_literal(v)) for k, v in (kwargs or {}).items()]
+    return ast.Call(func=func, args=list(args), keywords=keywords)
+
+
+def np_function(name: str, **fixed) -> Callable:
+    """Emit ``np.<name>(*args, **params)``."""
+    return lambda args, **params: call(np_attr(name), args, {**fixed, **params})
+
+
+def method(name: str) -> Callable:
+    """Emit ``args[0].<name>(*args[1:], **params)``."""
+    return lambda args, **params: call(ast.Attribute(value=args[0], attr=name), args[1:], params)
+
+
+def py_literal(value) -> ast.expr:
+    """Source for a static parameter or a scalar constant."""
+    if isinstance(value, ast.AST):
+        return value
+    if isinstance(value, np.dtype):
+        return np_attr(value.name if value.kind != "b" else "bool_")
+    if isinstance(value, np.generic):
+        # str() is the shortest text that reads back as the same value in its own precision
+        item = float(str(value)) if isinstance(value, np.floating) else value.item()
+        return call(np_attr(value.dtype.name), [py_literal(item)])
+    if isinstance(value, float):
+        if math.isnan(value):
+            return np_attr("nan")
+        if math.isinf(value):
+            return np_attr("inf") if value > 0 else ast.UnaryOp(op=ast.USub(), operand=np_attr("inf"))
+    if isinstance(value, (int, float, complex)) and not isinstance(value, bool) and value < 0:
+        return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-value))
+    if isinstance(value, (tuple, list)):
+        node = ast.Tuple if isinstance(value, tuple) else ast.List
+        return node(elts=[py_literal(v) for v in value], ctx=ast.Load())
+    if isinstance(value, slice):
+        return ast.Slice(*(None if v is None else py_literal(v) for v in (value.start, value.stop, value.step)))
+    if value is Ellipsis:
+        return ast.Constant(value=Ellipsis)
+    return ast.Constant(value=value)
+
+
+# --- primitives every family needs ---------------------------------------------------------
+
+def _check_guard(x, kind, expected):
+    return None  # at trace time the guard holds by construction; generated code checks it
+
+
+guard_p = Primitive("guard", _check_guard, differentiable=False)
+
+stop_gradient_p = Primitive("stop_gradient", lambda x: x, differentiable=False)
+stop_gradient_p.alias = True  # codegen writes no statement: the output is the input
+
+astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype),
+                     lambda args, dtype: call(ast.Attribute(value=args[0], attr="astype"), [py_literal(dtype)]))
+defvjp(astype_p, lambda g, ans, x, dtype: g)  # reverse mode casts cotangents to the input's dtype

@@ -1,0 +1,376 @@
+"""Tracing: run a plain NumPy function on Tracers that carry concrete values and record each
+primitive application into a graph.
+
+Tracers carry real values, so value-dependent Python (``if x.sum() > 0``, ``while``, ``range(n)``)
+runs as usual. Every time a traced value becomes a Python value the trace records a guard, so
+generated code can check that a later call takes the same path.
+"""
+from __future__ import annotations
+
+import contextlib
+import linecache
+import sys
+import threading
+
+import numpy as np
+
+from .errors import (
+    EscapedTracerError,
+    MissingRuleError,
+    MixedTraceError,
+    TracerConversionError,
+    user_frame,
+    user_location,
+)
+from .ir import Graph, Literal, Node, SourceLocation, Var, type_str
+
+
+class _ThreadState(threading.local):
+    def __init__(self):
+        self.no_grad_depth = 0
+
+
+_state = _ThreadState()
+
+
+@contextlib.contextmanager
+def recording_names(trace: "Trace"):
+    """Name traced values after the user's variables: when a user frame returns, its locals
+    that hold tracers give their names to the values (only while tracing)."""
+    from .errors import _is_internal
+
+    previous = sys.getprofile()
+
+    def profile(frame, event, arg):
+        if event == "return" and not _is_internal(frame.f_code.co_filename):
+            for name, value in frame.f_locals.items():
+                if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
+                    value._var.name = name
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+
+
+class Trace:
+    """The recording of one run of a function: its inputs and the nodes it applied."""
+
+    def __init__(self):
+        self.inputs: list[Var] = []
+        self.nodes: list[Node] = []
+        self.closed = False
+        self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
+        self.tracers: list[Tracer] = []  # the tracer of each var, by var id
+
+    def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
+        if isinstance(value, float):
+            # A Python float stays one, so NumPy's promotion treats it as it will in generated code
+            # (x32 * 0.5 stays float32).
+            shape, dtype = (), np.dtype(np.float64)
+        else:
+            value = value if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value)
+            shape, dtype = value.shape, value.dtype
+        var = Var(len(self.tracers), shape, dtype, requires_grad)
+        tracer = Tracer(self, var, value)
+        self.tracers.append(tracer)
+        return tracer
+
+    def new_input(self, value, requires_grad: bool) -> "Tracer":
+        tracer = self._new_tracer(value, requires_grad)
+        self.inputs.append(tracer._var)
+        return tracer
+
+    def record(self, primitive, args, params, value) -> "Tracer | None":
+        inputs = [a._var if isinstance(a, Tracer) else Literal(a) for a in args]
+        requires_grad = (
+            primitive.differentiable
+            and getattr(value, "dtype", np.dtype(float)).kind in "fc"
+            and _state.no_grad_depth == 0
+            and any(isinstance(a, Tracer) and a.requires_grad for a in args)
+        )
+        tracer = None if value is None else self._new_tracer(value, requires_grad)
+        out = None if tracer is None else tracer._var
+        loc = self.backward_of.loc if self.backward_of is not None else _location()
+        self.nodes.append(Node(primitive, inputs, params, out, loc, self.backward_of))
+        return tracer
+
+    def graph(self, outputs) -> Graph:
+        return Graph(list(self.inputs), list(self.nodes), outputs)
+
+
+def _location() -> SourceLocation | None:
+    frame = user_frame(3)
+    if frame is None:
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    return SourceLocation(filename, lineno, linecache.getline(filename, lineno).strip())
+
+
+def bind(primitive, args, params):
+    """Apply ``primitive``: plain NumPy when no argument is traced, otherwise record it."""
+    trace = None
+    for a in args:
+        if isinstance(a, Tracer):
+            if trace is None:
+                trace = a._trace
+            elif a._trace is not trace:
+                raise MixedTraceError(
+                    f"{primitive.name}: values from two different traces met{_where()}. This happens "
+                    "when a function differentiated inside another traced function closes over a "
+                    "traced value of the outer one; pass that value as an argument instead."
+                )
+    if trace is None:
+        return primitive.impl(*args, **params)
+    if trace.closed:
+        raise EscapedTracerError(
+            f"{primitive.name}: a traced value was used after its trace ended{_where()}. A value "
+            "computed inside a differentiated function was kept (in a global, a list, an attribute) "
+            "and used later; return it from the function (has_aux=True) instead."
+        )
+    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else np.asarray(a)
+            for a in args]
+    values = [a._value if isinstance(a, Tracer) else a for a in args]
+    return trace.record(primitive, args, params, primitive.impl(*values, **params))
+
+
+def _where() -> str:
+    loc = user_location()
+    return f" at {loc}" if loc else ""
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Values computed inside the block are constants: no gradient flows through them.
+
+    >>> import numpy as np, tracediff as td
+    >>> def f(x):
+    ...     y1 = x ** 2
+    ...     with td.no_grad():
+    ...         y2 = x ** 3
+    ...     return y1 + y2
+    >>> float(td.grad(f)(1.0))
+    2.0
+    """
+    _state.no_grad_depth += 1
+    try:
+        yield
+    finally:
+        _state.no_grad_depth -= 1
+
+
+@contextlib.contextmanager
+def fresh_grad_state():
+    """Run a nested trace with gradients enabled, whatever block the caller is in."""
+    saved, _state.no_grad_depth = _state.no_grad_depth, 0
+    try:
+        yield
+    finally:
+        _state.no_grad_depth = saved
+
+
+def stop_gradient(x):
+    """``x``'s value as a constant of the backward pass (alias :func:`detach`).
+
+    >>> import tracediff as td
+    >>> float(td.grad(lambda x: x * td.stop_gradient(x))(3.0))
+    3.0
+    """
+    from .primitives.core import stop_gradient_p
+
+    return stop_gradient_p.bind(x) if isinstance(x, Tracer) else x
+
+
+detach = stop_gradient
+
+
+class Tracer:
+    """A traced value. It behaves like a NumPy array and records what is done with it."""
+
+    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of")
+    __array_priority__ = 1000
+
+    def __init__(self, trace: Trace, var: Var, value):
+        self._trace = trace
+        self._var = var
+        self._value = value
+        self._views = 0  # how many views of this value exist (for functional __setitem__)
+        self._view_of = None
+
+    # --- NumPy protocols -------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .primitives.core import UFUNCS
+
+        if method != "__call__":
+            raise MissingRuleError(
+                f"np.{ufunc.__name__}.{method} is not supported on traced values{_where()}; "
+                f"use the plain function (e.g. np.sum instead of np.add.reduce)"
+            )
+        if kwargs:
+            raise TypeError(
+                f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on "
+                f"traced values{_where()}; write the result as a new value (no out=, where=, dtype=)"
+            )
+        primitive = UFUNCS.get(ufunc)
+        if primitive is None:
+            raise _missing(f"np.{ufunc.__name__}")
+        return primitive.bind(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .primitives.core import FUNCTIONS
+
+        handler = FUNCTIONS.get(func)
+        if handler is None:
+            raise _missing(f"np.{getattr(func, '__name__', func)}")
+        return handler(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerConversionError(
+            f"a traced value was turned into a plain NumPy array{_where()} (np.array, np.asarray, or "
+            "storing it into an existing array), which would lose its gradient. Build arrays from "
+            "traced values with np.stack / np.concatenate, and write into traced arrays (x[i] = v) "
+            "rather than into np.zeros(...) buffers."
+        )
+
+    # --- metadata ---------------------------------------------------------------------------
+    shape = property(lambda self: self._var.shape)
+    dtype = property(lambda self: self._var.dtype)
+    ndim = property(lambda self: len(self._var.shape))
+    size = property(lambda self: int(np.prod(self._var.shape, dtype=np.int64)))
+    T = property(lambda self: np.transpose(self))
+    requires_grad = property(lambda self: self._var.requires_grad)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        grad = ", requires_grad" if self.requires_grad else ""
+        return f"Tracer({type_str(self.shape, self.dtype)}{grad}, value={self._value!r})"
+
+    # --- conversions to Python values: each one is a guard ------------------------------
+    def __bool__(self):
+        return bool(self._guarded("bool", bool(self._value)))
+
+    def __index__(self):
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer arrays can be used as an index, got {self.dtype}")
+        return self._guarded("int", int(self._value))
+
+    def __int__(self):
+        return self._guarded("int", int(self._value))
+
+    def __float__(self):
+        self._refuse_if_differentiable("float()")
+        return self._guarded("float", float(self._value))
+
+    def item(self):
+        self._refuse_if_differentiable(".item()")
+        kind = {"b": "bool", "f": "float"}.get(self.dtype.kind, "int")
+        return self._guarded(kind, self._value.item())
+
+    def tolist(self):
+        self._refuse_if_differentiable(".tolist()")
+        return self._guarded("value", self._value.tolist())
+
+    def _refuse_if_differentiable(self, what: str):
+        if self.requires_grad:
+            raise TracerConversionError(
+                f"{what} of a differentiable value{_where()} would drop its gradient. Keep it an "
+                "array; compare it directly (if x > 0:); or, if dropping the gradient is what you "
+                "mean, convert td.stop_gradient(x) instead."
+            )
+
+    def _guarded(self, kind: str, value):
+        from .primitives.core import guard_p
+
+        bind(guard_p, [self], {"kind": kind, "expected": value})
+        return value
+
+    def __getitem__(self, index):
+        from .primitives.indexing import getitem
+
+        return getitem(self, index)
+
+    # --- in-place updates are recorded functionally ------------------------------------
+    def __setitem__(self, index, value):
+        from .primitives.indexing import setitem
+
+        if self._view_of is not None or self._views:
+            raise TracerConversionError(
+                f"writing into a traced array that shares memory with another{_where()} "
+                "(a slice, reshape or transpose of it, or the array they came from): tracediff "
+                "records writes as new values, so the other one would not see it. Call .copy() "
+                "on the view before writing into it."
+            )
+        new = setitem(self, index, value)
+        self._var, self._value = new._var, new._value
+
+    def __iadd__(self, other):
+        return self + other
+
+
+def _missing(name: str) -> MissingRuleError:
+    return MissingRuleError(
+        f"{name} has no gradient rule in tracediff{_where()}. Write the computation with "
+        "supported functions, or register it: f_p = td.primitive(f) and td.defvjp(f_p, rule), "
+        "see docs/custom-rules.md"
+    )
+
+
+def _operator(ufunc, reflected=False):
+    if reflected:
+        return lambda self, other: ufunc(other, self)
+    return lambda self, other: ufunc(self, other)
+
+
+for _name, _ufunc in {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
+    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
+}.items():
+    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
+    setattr(Tracer, f"__r{_name}__", _operator(_ufunc, reflected=True))
+for _name, _ufunc in {
+    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+    "eq": np.equal, "ne": np.not_equal,
+}.items():
+    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
+Tracer.__neg__ = lambda self: np.negative(self)
+Tracer.__pos__ = lambda self: self
+Tracer.__abs__ = lambda self: np.absolute(self)
+Tracer.__invert__ = lambda self: np.invert(self)
+Tracer.__hash__ = None
+
+
+def _method(numpy_function):
+    def method(self, *args, **kwargs):
+        return numpy_function(self, *args, **kwargs)
+
+    method.__name__ = numpy_function.__name__
+    return method
+
+
+for _f in (np.sum, np.mean, np.max, np.min, np.prod, np.var, np.std, np.dot, np.ravel,
+           np.squeeze, np.clip, np.cumsum, np.argmax, np.argmin, np.any, np.all, np.round,
+           np.swapaxes, np.trace, np.diagonal, np.repeat, np.nonzero, np.argsort, np.sort):
+    setattr(Tracer, _f.__name__, _method(_f))
+Tracer.reshape = lambda self, *shape, **kw: np.reshape(self, shape[0] if len(shape) == 1 else shape, **kw)
+Tracer.transpose = lambda self, *axes: np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+Tracer.flatten = lambda self: np.ravel(self)
+Tracer.copy = lambda self: np.copy(self)
+Tracer.astype = lambda self, dtype, **kw: _astype(self, dtype)
+
+
+def _astype(x, dtype):
+    from .primitives.core import astype_p
+
+    return astype_p.bind(x, dtype=np.dtype(dtype))
