@@ -10,11 +10,23 @@ import numpy as np
 
 from . import codegen, passes
 from .autodiff import backward
-from .cache import Specialization, SpecializationCache, is_dynamic, leaf_signature
+from .cache import (
+    DEFAULT_MAX_SPECIALIZATIONS,
+    GENERATORS,
+    Specialization,
+    SpecializationCache,
+    describe_guard_failure,
+    describe_key,
+    is_dynamic,
+    leaf_signature,
+    logger,
+)
+from .captures import Captures
 from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError
 from .ir import Graph, Literal, Var
 from .pytree import flatten, leaf_paths, unflatten
-from .tracing import Trace, Tracer, bind, fresh_grad_state, recording_names
+from .primitives.random import TracedGenerator, recording_numpy_random
+from .tracing import Trace, Tracer, bind, recording
 
 # ---------------------------------------------------------------------------------------------
 # Tracing a call
@@ -34,12 +46,16 @@ class _TracedCall:
         names = _leaf_names(fun, args, kwargs)
         traced_leaves = []
         self.diff_tracers = []  # one per leaf of the differentiated arguments, in order
+        generators = []
         for i, leaf in enumerate(leaves):
             if is_dynamic(leaf):
                 value = leaf._value if isinstance(leaf, Tracer) else leaf
                 tracer = self.trace.new_input(value, requires_grad=i in diff_leaves)
                 tracer._var.name = names[i]
                 self.dynamic_names.append(names[i])
+                if isinstance(value, GENERATORS):
+                    generators.append(value)
+                    tracer = TracedGenerator(tracer)
                 traced_leaves.append(tracer)
                 if i in diff_leaves:
                     self.diff_tracers.append(tracer)
@@ -47,11 +63,32 @@ class _TracedCall:
                 traced_leaves.append(leaf)
         self.leaves = leaves
         t_args, t_kwargs = unflatten(self.treedef, traced_leaves)
-        with fresh_grad_state(), recording_names(self.trace):
-            self.out = fun(*t_args, **t_kwargs)
+        captures = Captures(fun)
+        # Draws made while tracing are made again by the generated code's first run, so the
+        # generators are put back as they were: one call consumes the stream once.
+        states = [_generator_state(g) for g in generators]
+        try:
+            with recording_numpy_random(), recording(self.trace, captures):
+                self.out = fun(*t_args, **t_kwargs)
+        finally:
+            for g, state in zip(generators, states):
+                _set_generator_state(g, state)
+        captures.check_generators(_fun_name(fun))
+        self.bindings = captures.bindings()
 
     def finish(self) -> None:
         self.trace.closed = True
+
+
+def _generator_state(gen):
+    return gen.bit_generator.state if isinstance(gen, np.random.Generator) else gen.get_state()
+
+
+def _set_generator_state(gen, state):
+    if isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = state
+    else:
+        gen.set_state(state)
 
 
 def _arg_leaf_ranges(args) -> list:
@@ -115,59 +152,80 @@ class _Compiled:
 
     kind = "grad"
 
-    def __init__(self, fun: Callable, argnums=0, has_aux: bool = False):
+    def __init__(self, fun: Callable, argnums=0, has_aux: bool = False,
+                 max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
         self.fun = fun
         self.argnums = argnums
         self._argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         self.has_aux = has_aux
-        self._cache = SpecializationCache()
+        self._cache = SpecializationCache(max_specializations)
         functools.update_wrapper(self, fun)
 
     # --- the call path ------------------------------------------------------------------
-    def _specialization(self, args, kwargs):
+    def _call(self, args, kwargs):
         leaves, treedef = flatten((args, kwargs))
         key = (treedef, *map(leaf_signature, leaves))
         dynamic = [leaf for leaf in leaves if is_dynamic(leaf)]
-        return key, dynamic
-
-    def _call(self, args, kwargs):
-        key, dynamic = self._specialization(args, kwargs)
         if any(isinstance(d, Tracer) for d in dynamic):
             return self._replay(key, args, kwargs, dynamic)
-        for spec in self._cache.lookup(key):
+        cache = self._cache
+        reason = None
+        for spec in cache.lookup(key):
+            changed = spec.bindings.changed()
+            if changed is not None:
+                reason = f"'{changed}' was rebound since it was traced"
+                cache.discard(key, spec)
+                continue
             try:
                 flat = spec.run(*dynamic)
-            except GuardFailed:
+            except GuardFailed as failure:
+                reason = describe_guard_failure(spec.module.guards[failure.args[0]], failure.args[1])
                 continue
-            self._cache.hits += 1
-            spec.hits += 1
+            cache.hit(key, spec)
             return spec, flat
-        self._cache.misses += 1
+        cache.misses += 1
         spec = self._build(args, kwargs)
-        self._cache.add(key, spec)
-        spec.hits += 1
-        return spec, spec.run(*dynamic)
+        spec.reason = reason or ("first call" if not cache.entries else "new shapes, dtypes or static arguments")
+        spec.signature = describe_key(spec)
+        if reason is not None:
+            logger.info("%s traced again: %s", self, reason)
+        cache.add(key, spec, self)
+        try:
+            flat = spec.run(*dynamic)
+        except GuardFailed as failure:
+            guard = spec.module.guards[failure.args[0]]
+            raise RuntimeError(
+                f"{_fun_name(self.fun)} took another path when its generated code ran right after "
+                f"tracing ({describe_guard_failure(guard, failure.args[1])}). Its control flow "
+                "depends on something that is not an argument (time, unrecorded randomness, a "
+                "mutable object); pass it as an argument."
+            ) from None
+        cache.ran(spec)
+        return spec, flat
 
     def _replay(self, key, args, kwargs, dynamic):
         """Called on tracers of an enclosing trace: replay the graph into that trace."""
-        concrete = unflatten(flatten((args, kwargs))[1],
-                             [x._value if isinstance(x, Tracer) else x for x in flatten((args, kwargs))[0]])
+        leaves, treedef = flatten((args, kwargs))
+        concrete = unflatten(treedef, [x._value if isinstance(x, Tracer) else x for x in leaves])
         for spec in self._cache.lookup(key):
             try:
                 return spec, interpret(spec.graph, dynamic)
             except GuardFailed:
                 continue
         spec = self._build(*concrete)
-        self._cache.add(key, spec)
+        spec.reason, spec.signature = "called on traced values", describe_key(spec)
+        self._cache.add(key, spec, self)
         return spec, interpret(spec.graph, dynamic)
 
     def _build(self, args, kwargs) -> Specialization:
         self._cache.traces += 1
         call = _TracedCall(self.fun, args, kwargs, self._argnums)
         try:
-            return self._compile(call)
+            spec = self._compile(call)
         finally:
             call.finish()
+        spec.bindings = call.bindings
+        return spec
 
     # --- introspection ----------------------------------------------------------------------
     def source(self, *args, **kwargs) -> str:
@@ -185,6 +243,11 @@ class _Compiled:
         """``CacheInfo(hits, misses, traces, specializations)``."""
         return self._cache.info()
 
+    def explain(self) -> str:
+        """What is cached and why: each specialization, its guards with the user's lines, how
+        often it ran, and why it was traced."""
+        return self._cache.explain(f"{self.kind} of {_fun_name(self.fun)}")
+
     def clear_cache(self) -> None:
         self._cache.clear()
 
@@ -199,8 +262,9 @@ class _Compiled:
 class GradFunction(_Compiled):
     """The result of :func:`grad` and :func:`value_and_grad`: call it like the function."""
 
-    def __init__(self, fun, argnums=0, has_aux=False, with_value=False):
-        super().__init__(fun, argnums, has_aux)
+    def __init__(self, fun, argnums=0, has_aux=False, with_value=False,
+                 max_specializations=DEFAULT_MAX_SPECIALIZATIONS):
+        super().__init__(fun, argnums, has_aux, max_specializations)
         self.with_value = with_value
         self.kind = "value_and_grad" if with_value else "grad"
 
@@ -286,7 +350,7 @@ def _needed(nodes, roots, keep_guards) -> set:
     live = {v.id for v in roots}
     kept = set()
     for node in reversed(nodes):
-        if (node.out is None and keep_guards) or (node.out is not None and node.out.id in live):
+        if (node.primitive.effectful and keep_guards) or (node.out is not None and node.out.id in live):
             kept.add(id(node))
             live.update(v.id for v in node.inputs if isinstance(v, Var))
     return kept
@@ -451,12 +515,14 @@ def _replay_guard(value, params):
 # public constructors
 
 
-def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
     """The gradient of a scalar-valued ``fun`` with respect to argument(s) ``argnums``.
 
     Works as ``td.grad(f)``, ``@td.grad`` and ``@td.grad(argnums=(0, 1))``. The gradient is
     generated as NumPy source once per specialization (argument shapes, dtypes, structure, static
     values and control-flow path) and cached. Gradients have the structure of their argument.
+    At most ``max_specializations`` are kept (least recently used evicted, with a warning).
 
     >>> import numpy as np, tracediff as td
     >>> def sse(a, b):
@@ -465,11 +531,12 @@ def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux:
     (-28.0, -12.0)
     """
     if fun is None:
-        return lambda f: GradFunction(f, argnums, has_aux)
-    return GradFunction(fun, argnums, has_aux)
+        return lambda f: GradFunction(f, argnums, has_aux, False, max_specializations)
+    return GradFunction(fun, argnums, has_aux, False, max_specializations)
 
 
-def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
     """Like :func:`grad`, returning ``(value, gradient)`` from one generated function.
 
     >>> import numpy as np, tracediff as td
@@ -478,8 +545,8 @@ def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0
     (27.0, [[4.5, 4.5], [4.5, 4.5]])
     """
     if fun is None:
-        return lambda f: GradFunction(f, argnums, has_aux, with_value=True)
-    return GradFunction(fun, argnums, has_aux, with_value=True)
+        return lambda f: GradFunction(f, argnums, has_aux, True, max_specializations)
+    return GradFunction(fun, argnums, has_aux, True, max_specializations)
 
 
 def trace(fun: Callable, *args, **kwargs) -> Graph:

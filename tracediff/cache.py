@@ -6,15 +6,29 @@ are values, not keys: a new learning rate runs the same code.
 """
 from __future__ import annotations
 
+import itertools
+import logging
+import os
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .ir import type_str
 from .tracing import Tracer
 
+logger = logging.getLogger("tracediff")
+
 FLOAT = "float"  # the signature of a Python float leaf
+GENERATOR = "generator"  # the signature of a random generator leaf: passed in, drawn from afresh
+GENERATORS = (np.random.Generator, np.random.RandomState)
+DEFAULT_MAX_SPECIALIZATIONS = 8  # as torch.compile's cache size limit
+
+
+class RetraceWarning(UserWarning):
+    """A compiled function keeps being traced again (its specialization limit was reached)."""
 
 
 def leaf_signature(leaf) -> Any:
@@ -23,6 +37,8 @@ def leaf_signature(leaf) -> Any:
         return (leaf.shape, leaf.dtype)
     if isinstance(leaf, float):
         return FLOAT
+    if isinstance(leaf, GENERATORS):
+        return GENERATOR
     try:
         hash(leaf)
     except TypeError:
@@ -36,7 +52,7 @@ def leaf_signature(leaf) -> Any:
 
 def is_dynamic(leaf) -> bool:
     """Dynamic leaves are parameters of the generated code; the rest are baked in."""
-    return isinstance(leaf, (np.ndarray, Tracer, np.generic, float))
+    return isinstance(leaf, (np.ndarray, Tracer, np.generic, float, *GENERATORS))
 
 
 class CacheInfo(NamedTuple):
@@ -54,22 +70,71 @@ class Specialization:
     graph: Any  # the optimized ir.Graph, replayed when called on tracers (higher order)
     run: Callable  # the generated entry point
     finish: Callable  # flat outputs -> the result the user sees
-    hits: int = 0
+    hits: int = 0  # how many calls it ran
     extra: dict = field(default_factory=dict)
+    bindings: Any = None  # captures.Bindings: the outside values it was traced with
+    reason: str = ""  # why it was traced
+    signature: str = ""  # its parameters' types, for explain()
+    last_used: int = 0
+
+
+_clock = itertools.count(1)
 
 
 class SpecializationCache:
-    """Specializations by key, with the statistics ``cache_info`` reports."""
+    """Specializations by key (most recently used first within a key), bounded in number."""
 
-    def __init__(self):
+    def __init__(self, limit: int = DEFAULT_MAX_SPECIALIZATIONS):
+        if limit < 1:
+            raise ValueError(f"max_specializations must be at least 1, got {limit}")
+        self.limit = limit
         self.entries: OrderedDict = OrderedDict()
         self.hits = self.misses = self.traces = 0
+        self.history: list[str] = []  # why each trace after the first happened
+        self._warned = False
 
     def lookup(self, key) -> list:
-        return self.entries.get(key, ())
+        return list(self.entries.get(key, ()))
 
-    def add(self, key, spec: Specialization) -> None:
-        self.entries.setdefault(key, []).append(spec)
+    def hit(self, key, spec: Specialization) -> None:
+        self.hits += 1
+        self.ran(spec)
+        specs = self.entries[key]
+        if specs[0] is not spec:  # keep the path taken most recently first: it is tried first
+            specs.remove(spec)
+            specs.insert(0, spec)
+
+    @staticmethod
+    def ran(spec: Specialization) -> None:
+        spec.hits += 1
+
+    def add(self, key, spec: Specialization, owner) -> None:
+        if self.entries:
+            self.history.append(spec.reason)
+        spec.last_used = next(_clock)
+        self.entries.setdefault(key, []).insert(0, spec)
+        while sum(len(v) for v in self.entries.values()) > self.limit:
+            self._evict_oldest(owner, spec.reason)
+
+    def discard(self, key, spec: Specialization) -> None:
+        self.entries[key].remove(spec)
+        if not self.entries[key]:
+            del self.entries[key]
+
+    def _evict_oldest(self, owner, reason: str) -> None:
+        key, spec = min(((k, s) for k, specs in self.entries.items() for s in specs),
+                        key=lambda pair: pair[1].last_used)
+        self.discard(key, spec)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{owner} was traced {self.traces} times and keeps at most {self.limit} "
+                f"specializations; the least recently used are evicted from now on, so results "
+                f"stay correct but calls trace again. Latest reason: {reason}. If a value that "
+                "decides the path changes on every call, compute it with NumPy (np.where) "
+                "instead of Python control flow; or raise max_specializations.",
+                RetraceWarning, stacklevel=5,
+            )
 
     def info(self) -> CacheInfo:
         count = sum(len(v) for v in self.entries.values())
@@ -77,4 +142,47 @@ class SpecializationCache:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.history.clear()
         self.hits = self.misses = self.traces = 0
+        self._warned = False
+
+    def explain(self, title: str) -> str:
+        specs = [s for specs in self.entries.values() for s in specs]
+        lines = [f"{title}: {len(specs)} specialization(s) (limit {self.limit}), "
+                 f"{self.traces} trace(s), {self.hits} cache hit(s), {self.misses} miss(es)"]
+        for i, spec in enumerate(sorted(specs, key=lambda s: -s.last_used)):
+            lines.append(f"  [{i}] {spec.signature}")
+            lines.append(f"      traced because: {spec.reason}; ran {spec.hits} time(s)")
+            if not spec.module.guards:
+                lines.append("      no guards: no Python decision depended on traced values")
+            for guard in spec.module.guards:
+                lines.append(f"      guard {describe_guard(guard)}")
+        if self.history:
+            lines.append("  retraces, oldest first:")
+            lines += [f"    - {reason}" for reason in self.history]
+        return "\n".join(lines)
+
+
+def describe_guard(node) -> str:
+    """``model.py:12  if x.sum() > 0:  -> True`` for a guard node."""
+    where = f"{os.path.basename(node.loc.filename)}:{node.loc.lineno}  {node.loc.text}" if node.loc else "(unknown line)"
+    return f"{where}  -> {node.params['kind']} {node.params['expected']!r}"
+
+
+def describe_guard_failure(node, actual) -> str:
+    convert = {"bool": bool, "int": int, "float": float}.get(node.params["kind"], lambda v: v)
+    try:
+        actual = convert(actual)
+    except (TypeError, ValueError):
+        pass
+    where = f"{os.path.basename(node.loc.filename)}:{node.loc.lineno} `{node.loc.text}`" if node.loc else "(unknown line)"
+    return f"guard at {where} expected {node.params['expected']!r}, got {actual!r}"
+
+
+def describe_key(spec: Specialization) -> str:
+    """``grad_f(x: f64[3], n=3)``: the generated function and its parameters' types."""
+    import inspect
+
+    names = list(inspect.signature(spec.run).parameters)
+    params = ", ".join(f"{n}: {type_str(v.shape, v.dtype)}" for n, v in zip(names, spec.graph.inputs))
+    return f"{spec.run.__name__}({params})"

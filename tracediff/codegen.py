@@ -94,6 +94,8 @@ class _Renderer:
             return [self._guard(node, args[0])]
         if hasattr(prim, "function"):  # a user primitive: its function lives in the namespace
             self.namespace[f"_fn_{prim.name}"] = prim.function
+        if node.out is None:  # run for its effect only
+            return [ast.Expr(prim.emit(args, **node.params))]
         target = self.bind_name(node.out)
         if prim.emit_statements is not None:
             return prim.emit_statements(target, args, **node.params)
@@ -109,7 +111,7 @@ class _Renderer:
             if kind == "value":
                 value = ast.Call(func=ast.Attribute(value=value, attr="tolist"), args=[], keywords=[])
             test = ast.Compare(left=value, ops=[ast.NotEq()], comparators=[py_literal(expected)])
-        fail = ast.Raise(exc=ast.Call(func=ast.Name(id="GuardFailed"), args=[ast.Constant(index)], keywords=[]))
+        fail = ast.Raise(exc=ast.Call(func=ast.Name(id="GuardFailed"), args=[ast.Constant(index), value], keywords=[]))
         return ast.If(test=test, body=[fail], orelse=[])
 
 

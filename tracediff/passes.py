@@ -49,7 +49,7 @@ def eliminate_dead_code(graph: Graph) -> Graph:
     live = {v.id for v in graph.outputs if isinstance(v, Var)}
     kept = []
     for node in reversed(graph.nodes):
-        if node.out is None or node.out.id in live:
+        if node.primitive.effectful or node.out.id in live:
             kept.append(node)
             live.update(v.id for v in node.inputs if isinstance(v, Var))
     return Graph(graph.inputs, kept[::-1], graph.outputs, graph.input_names)
@@ -124,7 +124,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     seen: dict = {}
     replace: dict = {}
     for node in graph.nodes:
-        if node.out is None or node.primitive.emit_statements is not None:
+        if node.primitive.effectful or node.primitive.emit_statements is not None:
             continue
         params = _params_key(node.params)
         if params is None:

@@ -28,32 +28,48 @@ from .ir import Graph, Literal, Node, SourceLocation, Var, type_str
 class _ThreadState(threading.local):
     def __init__(self):
         self.no_grad_depth = 0
+        self.traces: list = []  # the traces this thread is recording, innermost last
 
 
 _state = _ThreadState()
 
 
+def current_trace() -> "Trace | None":
+    """The innermost trace this thread is recording, if any."""
+    return _state.traces[-1] if _state.traces else None
+
+
 @contextlib.contextmanager
-def recording_names(trace: "Trace"):
-    """Name traced values after the user's variables: when a user frame returns, its locals
-    that hold tracers give their names to the values (only while tracing)."""
+def recording(trace: "Trace", captures):
+    """Run the user's function as ``trace``: watch the user's frames (only while tracing).
+
+    When a user frame returns, its locals that hold tracers give their names to the values;
+    when one starts, ``captures`` sees which globals it can read.
+    """
     from .errors import _is_internal
 
     previous = sys.getprofile()
 
     def profile(frame, event, arg):
-        if event == "return" and not _is_internal(frame.f_code.co_filename):
-            for name, value in frame.f_locals.items():
-                if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
-                    value._var.name = name
+        if event in ("call", "return") and not _is_internal(frame.f_code.co_filename):
+            if event == "call":
+                captures.on_call(frame)
+            else:
+                for name, value in frame.f_locals.items():
+                    if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
+                        value._var.name = name
         if previous is not None:
             previous(frame, event, arg)
 
+    saved_no_grad, _state.no_grad_depth = _state.no_grad_depth, 0
+    _state.traces.append(trace)
     sys.setprofile(profile)
     try:
         yield
     finally:
         sys.setprofile(previous)
+        _state.traces.pop()
+        _state.no_grad_depth = saved_no_grad
 
 
 class Trace:
@@ -67,7 +83,9 @@ class Trace:
         self.tracers: list[Tracer] = []  # the tracer of each var, by var id
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
-        if isinstance(value, float):
+        if isinstance(value, (np.random.Generator, np.random.RandomState)):
+            shape, dtype = (), np.dtype(object)  # a generator argument: its methods are recorded
+        elif isinstance(value, float):
             # A Python float stays one, so NumPy's promotion treats it as it will in generated code
             # (x32 * 0.5 stays float32).
             shape, dtype = (), np.dtype(np.float64)
@@ -160,16 +178,6 @@ def no_grad():
         yield
     finally:
         _state.no_grad_depth -= 1
-
-
-@contextlib.contextmanager
-def fresh_grad_state():
-    """Run a nested trace with gradients enabled, whatever block the caller is in."""
-    saved, _state.no_grad_depth = _state.no_grad_depth, 0
-    try:
-        yield
-    finally:
-        _state.no_grad_depth = saved
 
 
 def stop_gradient(x):

@@ -40,6 +40,7 @@ class Primitive:
         self.is_view = False  # True: NumPy would return a view (matters for __setitem__)
         self.rule_for = None  # for variadic primitives: i -> the rule of operand i
         self.elementwise = False  # True: operands broadcast against each other (ufuncs, where)
+        self.effectful = False  # True: run for an effect (a guard, a random draw): never merged or dropped
         if register:
             REGISTRY[name] = self
 
@@ -108,11 +109,6 @@ def np_function(name: str, **fixed) -> Callable:
     return lambda args, **params: call(np_attr(name), args, {**fixed, **params})
 
 
-def method(name: str) -> Callable:
-    """Emit ``args[0].<name>(*args[1:], **params)``."""
-    return lambda args, **params: call(ast.Attribute(value=args[0], attr=name), args[1:], params)
-
-
 def py_literal(value) -> ast.expr:
     """Source for a static parameter or a scalar constant."""
     if isinstance(value, ast.AST):
@@ -147,10 +143,12 @@ def _check_guard(x, kind, expected):
 
 
 guard_p = Primitive("guard", _check_guard, differentiable=False)
+guard_p.effectful = True
 
 stop_gradient_p = Primitive("stop_gradient", lambda x: x, differentiable=False)
 stop_gradient_p.alias = True  # codegen writes no statement: the output is the input
 
-astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype),
-                     lambda args, dtype: call(ast.Attribute(value=args[0], attr="astype"), [py_literal(dtype)]))
+# np.asarray(x, dtype=...) rather than x.astype(...): a 0-d value may be a Python float.
+astype_p = Primitive("astype", lambda x, dtype: np.asarray(x, dtype=dtype),
+                     lambda args, dtype: call(np_attr("asarray"), args, {"dtype": dtype}))
 defvjp(astype_p, lambda g, ans, x, dtype: g)  # reverse mode casts cotangents to the input's dtype

@@ -6,23 +6,39 @@ argument's shape, so rules never think about broadcasting.
 from __future__ import annotations
 
 import ast
+import operator
 
 import numpy as np
 
 from .core import FUNCTIONS, UFUNCS, Primitive, defvjp, np_function
 
 
-def _ufunc(ufunc, *rules, name=None, op=None, emit=None, domain=(-2.0, 2.0)):
-    """Register ``ufunc`` as a primitive, written as ``a <op> b`` when ``op`` is given."""
+def _ufunc(ufunc, *rules, name=None, op=None, emit=None, impl=None, domain=(-2.0, 2.0)):
+    """Register ``ufunc`` as a primitive, written as ``a <op> b`` when ``op`` is given.
+
+    A primitive written as a Python operator is also *computed* with that operator while tracing:
+    on Python floats (weak under NumPy's promotion) ``a * b`` stays a float where ``np.multiply``
+    would make a float64 scalar, and the trace must see the types the generated code will.
+    """
     if op is not None:
         emit = _binop(op) if len(rules) == 2 else _unaryop(op)
-    prim = Primitive(name or ufunc.__name__, ufunc, emit or np_function(name or ufunc.__name__),
+        impl = _OPERATORS[type(op)]
+    prim = Primitive(name or ufunc.__name__, impl or ufunc, emit or np_function(name or ufunc.__name__),
                      differentiable=bool(rules), domain=domain)
     prim.elementwise = True
     if rules:
         defvjp(prim, *rules)
     UFUNCS[ufunc] = prim
     return prim
+
+
+_OPERATORS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow, ast.USub: operator.neg, ast.FloorDiv: operator.floordiv,
+    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor, ast.Invert: operator.invert,
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
 
 
 def _binop(op):
@@ -84,11 +100,11 @@ minimum = _ufunc(np.minimum, lambda g, ans, x, y: _ties_split(g, y, x),
 # --- no gradient: comparisons, logic, rounding, integer arithmetic -----------------------
 for _uf, _op in {np.less: ast.Lt(), np.less_equal: ast.LtE(), np.greater: ast.Gt(),
                  np.greater_equal: ast.GtE(), np.equal: ast.Eq(), np.not_equal: ast.NotEq()}.items():
-    _ufunc(_uf, emit=_compare(_op))
+    _ufunc(_uf, emit=_compare(_op), impl=_OPERATORS[type(_op)])
 for _uf, _op in {np.floor_divide: ast.FloorDiv(), np.bitwise_and: ast.BitAnd(),
                  np.bitwise_or: ast.BitOr(), np.bitwise_xor: ast.BitXor()}.items():
-    _ufunc(_uf, emit=_binop(_op))
-_ufunc(np.invert, emit=_unaryop(ast.Invert()))
+    _ufunc(_uf, emit=_binop(_op), impl=_OPERATORS[type(_op)])
+_ufunc(np.invert, emit=_unaryop(ast.Invert()), impl=operator.invert)
 for _uf in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
             np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.signbit):
     _ufunc(_uf)

@@ -127,8 +127,15 @@ setitem_p = Primitive("setitem", _setitem_impl, emit_statements=_emit_setitem)
 defvjp(
     setitem_p,
     lambda g, ans, x, v, *operands, index: setitem_p.bind(g, 0.0, *operands, index=index),
-    lambda g, ans, x, v, *operands, index: getitem_p.bind(g, *operands, index=index),
+    # setitem numbers its index operands from 2 (after x and v), getitem from 1 (after x)
+    lambda g, ans, x, v, *operands, index: getitem_p.bind(g, *operands, index=_renumber(index, 1)),
 )
+
+
+def _renumber(template, first_position: int):
+    """``template`` with its operands numbered from ``first_position``."""
+    shift = first_position - _first(template)
+    return tuple(IndexOperand(t.position + shift) if isinstance(t, IndexOperand) else t for t in template)
 
 
 def getitem(x, index):
@@ -147,7 +154,9 @@ def setitem(x, index, value):
     template, operands = split_index(index, 2)
     _guard_mask_sizes(operands)
     _refuse_repeated(operands)
-    if np.dtype(getattr(value, "dtype", np.result_type(value))).kind in "fc" and x.dtype.kind not in "fc":
+    # not getattr(value, "dtype", np.result_type(value)): the default runs first, and fails on a Tracer
+    value_dtype = value.dtype if hasattr(value, "dtype") else np.result_type(value)
+    if np.dtype(value_dtype).kind in "fc" and x.dtype.kind not in "fc":
         raise TypeError(f"cannot write float values into an array of {x.dtype}; create it with a float dtype")
     return setitem_p.bind(x, value, *operands, index=template)
 

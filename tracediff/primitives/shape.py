@@ -5,7 +5,7 @@ import ast
 
 import numpy as np
 
-from .core import FUNCTIONS, Primitive, call, defvjp, method, np_attr, py_literal
+from .core import FUNCTIONS, Primitive, call, defvjp, np_attr, py_literal
 
 
 def _resolve_shape(shape, size: int, function: str) -> tuple:
@@ -26,8 +26,9 @@ def _emit_transpose(args, axes):
     return call(np_attr("transpose"), args, {"axes": axes})
 
 
+# Function forms (np.reshape, np.copy) rather than methods: a 0-d value may be a Python float.
 reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
-                      lambda args, shape: call(ast.Attribute(value=args[0], attr="reshape"), [py_literal(shape)]))
+                      lambda args, shape: call(np_attr("reshape"), [args[0], py_literal(shape)]))
 defvjp(reshape_p, lambda g, ans, x, shape: np.reshape(g, x.shape))
 reshape_p.is_view = True
 
@@ -39,7 +40,7 @@ broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, s
 defvjp(broadcast_to_p, lambda g, ans, x, shape: g)  # reverse mode sums g back to x's shape
 broadcast_to_p.is_view = True
 
-copy_p = Primitive("copy", np.copy, method("copy"))
+copy_p = Primitive("copy", np.copy, lambda args: call(np_attr("copy"), args))
 defvjp(copy_p, lambda g, ans, x: g)
 
 
