@@ -22,7 +22,7 @@ from .cache import (
     logger,
 )
 from .captures import Captures
-from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError
+from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, user_location
 from .ir import Graph, Literal, Var
 from .pytree import flatten, leaf_paths, unflatten
 from .primitives.random import TracedGenerator, recording_numpy_random
@@ -38,14 +38,16 @@ class _TracedCall:
     def __init__(self, fun: Callable, args: tuple, kwargs: dict, argnums: tuple):
         self.fun = fun
         leaves, self.treedef = flatten((args, kwargs))
+        _check_argnums(fun, args, kwargs, argnums)
         self.arg_leaf_ranges = _arg_leaf_ranges(args)
-        diff_leaves = {i for n in argnums for i in range(*self.arg_leaf_ranges[n])}
+        diff_order = [i for n in argnums for i in range(*self.arg_leaf_ranges[n])]
+        diff_leaves = set(diff_order)
         _check_differentiable(fun, args, argnums, leaves, self.arg_leaf_ranges)
         self.trace = Trace()
         self.dynamic_names = []
         names = _leaf_names(fun, args, kwargs)
         traced_leaves = []
-        self.diff_tracers = []  # one per leaf of the differentiated arguments, in order
+        input_vars = {}
         generators = []
         for i, leaf in enumerate(leaves):
             if is_dynamic(leaf):
@@ -57,13 +59,17 @@ class _TracedCall:
                     generators.append(value)
                     tracer = TracedGenerator(tracer)
                 traced_leaves.append(tracer)
-                if i in diff_leaves:
-                    self.diff_tracers.append(tracer)
+                input_vars[i] = tracer._var if isinstance(tracer, Tracer) else None
             else:
                 traced_leaves.append(leaf)
         self.leaves = leaves
+        # Taken now, in argnums order: a write (x[0] = ...) rebinds the argument's tracer later.
+        self.diff_vars = [input_vars[i] for i in diff_order]
         t_args, t_kwargs = unflatten(self.treedef, traced_leaves)
         captures = Captures(fun)
+        for leaf in leaves:
+            if not is_dynamic(leaf):
+                captures.watch_object(leaf)
         # Draws made while tracing are made again by the generated code's first run, so the
         # generators are put back as they were: one call consumes the stream once.
         states = [_generator_state(g) for g in generators]
@@ -71,10 +77,11 @@ class _TracedCall:
             with recording_numpy_random(), recording(self.trace, captures):
                 self.out = fun(*t_args, **t_kwargs)
         finally:
+            self.trace.in_user_code = False
             for g, state in zip(generators, states):
                 _set_generator_state(g, state)
         captures.check_generators(_fun_name(fun))
-        self.bindings = captures.bindings()
+        self.captures = captures
 
     def finish(self) -> None:
         self.trace.closed = True
@@ -118,13 +125,24 @@ def _fun_name(fun) -> str:
     return getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None) or repr(fun)
 
 
-def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
+def _called_at() -> str:
+    loc = user_location()
+    return f" (called at {loc})" if loc else ""
+
+
+def _check_argnums(fun, args, kwargs, argnums) -> None:
     for n in argnums:
         if not -len(args) <= n < len(args):
+            by_keyword = f" (got keyword argument(s) {sorted(kwargs)})" if kwargs else ""
             raise TypeError(
                 f"{_fun_name(fun)}: argnums={n} but the function was called with {len(args)} "
-                "positional argument(s); pass the arguments to differentiate positionally"
+                f"positional argument(s){by_keyword}{_called_at()}; pass the arguments to "
+                "differentiate positionally"
             )
+
+
+def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
+    for n in argnums:
         paths = leaf_paths(args[n])
         for path, leaf in zip(paths, leaves[slice(*ranges[n])]):
             dtype = getattr(leaf, "dtype", None)
@@ -133,11 +151,13 @@ def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
             what = f"argument {n}{path}"
             if dtype is not None and dtype.kind == "c":
                 raise NonDifferentiableError(
-                    f"{_fun_name(fun)}: {what} is complex ({dtype}); complex inputs are not supported yet"
+                    f"{_fun_name(fun)}: {what} is complex ({dtype}){_called_at()}; complex inputs are "
+                "not supported yet"
                 )
             kind = f"an array of {dtype}" if dtype is not None else f"a Python {type(leaf).__name__}"
             raise NonDifferentiableError(
-                f"{_fun_name(fun)}: cannot differentiate with respect to {what}, which is {kind}. "
+                f"{_fun_name(fun)}: cannot differentiate with respect to {what}, which is {kind}"
+                f"{_called_at()}. "
                 "Only floating-point values have gradients: convert it (x.astype(float), 3.0 "
                 "instead of 3) or leave it out of argnums."
             )
@@ -159,6 +179,7 @@ class _Compiled:
         self._argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         self.has_aux = has_aux
         self._cache = SpecializationCache(max_specializations)
+        self._as_method = None
         functools.update_wrapper(self, fun)
 
     # --- the call path ------------------------------------------------------------------
@@ -173,7 +194,7 @@ class _Compiled:
         for spec in cache.lookup(key):
             changed = spec.bindings.changed()
             if changed is not None:
-                reason = f"'{changed}' was rebound since it was traced"
+                reason = f"{changed} since it was traced"
                 cache.discard(key, spec)
                 continue
             try:
@@ -224,7 +245,8 @@ class _Compiled:
             spec = self._compile(call)
         finally:
             call.finish()
-        spec.bindings = call.bindings
+        referenced = {id(v) for v in spec.module.namespace.values() if isinstance(v, np.ndarray)}
+        spec.bindings = call.captures.bindings(referenced)
         return spec
 
     # --- introspection ----------------------------------------------------------------------
@@ -255,8 +277,14 @@ class _Compiled:
         return f"<tracediff.{self.kind} of {_fun_name(self.fun)}>"
 
     def __get__(self, obj, objtype=None):
-        # Used as a method decorator: bind like a function would.
-        return self if obj is None else functools.partial(self, obj)
+        # As a method decorator: argnums count the arguments after self, as they are written
+        # at the call (model.loss(w) differentiates w); self's attributes are watched.
+        if obj is None:
+            return self
+        if self._as_method is None:
+            shifted = self.argnums + 1 if isinstance(self.argnums, int) else tuple(n + 1 for n in self.argnums)
+            self._as_method = self._sibling(shifted)
+        return functools.partial(self._as_method, obj)
 
 
 class GradFunction(_Compiled):
@@ -272,11 +300,14 @@ class GradFunction(_Compiled):
         spec, flat = self._call(args, kwargs)
         return spec.finish(flat)
 
+    def _sibling(self, argnums):
+        return GradFunction(self.fun, argnums, self.has_aux, self.with_value, self._cache.limit)
+
     def _compile(self, call: _TracedCall) -> Specialization:
         out, aux = _split_aux(call.out, self.has_aux, self.fun)
         _check_scalar(out, self.fun, self.kind)
         seed = 1.0  # a Python float is weak under NumPy promotion: float32 work stays float32
-        grads = backward(call.trace, [out], [seed], [t._var for t in call.diff_tracers])
+        grads = backward(call.trace, [out], [seed], call.diff_vars)
         aux_leaves, aux_tree = flatten(aux)
         outputs = ([_as_operand(out)] if self.with_value else []) + [g._var for g in grads]
         outputs += [_as_operand(a) for a in aux_leaves]
@@ -306,7 +337,7 @@ class _VJPFunction(_Compiled):
                 raise TypeError(f"{_fun_name(self.fun)}: vjp needs array outputs, got {type(leaf).__name__}")
             value = leaf._value if isinstance(leaf, Tracer) else np.asarray(leaf)
             cts.append(call.trace.new_input(np.ones(np.shape(value), np.result_type(value)), requires_grad=False))
-        grads = backward(call.trace, out_leaves, cts, [t._var for t in call.diff_tracers])
+        grads = backward(call.trace, out_leaves, cts, call.diff_vars)
         n_primal = len(call.dynamic_names)
         outputs = [_as_operand(o) for o in out_leaves] + [g._var for g in grads]
         graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, outputs))
@@ -425,13 +456,14 @@ def _check_scalar(out, fun, kind):
     dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float)) else None)
     if shape != ():
         raise NonScalarOutputError(
-            f"{kind} of {_fun_name(fun)}: the output has shape {shape}, but a gradient needs a "
-            "scalar output. Reduce it (e.g. .sum() or .mean()), or use td.vjp(f, x) for a "
-            "vector-Jacobian product (or td.elementwise_grad for elementwise functions)."
+            f"{kind} of {_fun_name(fun)}{_called_at()}: the output has shape {shape}, but a "
+            "gradient needs a scalar output. Reduce it (e.g. .sum() or .mean()), or use td.vjp(f, x) for a "
+            "vector-Jacobian product."
         )
     if dtype is None or np.dtype(dtype).kind != "f":
         raise NonScalarOutputError(
-            f"{kind} of {_fun_name(fun)}: the output must be a floating-point scalar, got {dtype or type(out).__name__}"
+            f"{kind} of {_fun_name(fun)}{_called_at()}: the output must be a floating-point "
+            f"scalar, got {dtype or type(out).__name__}"
         )
 
 

@@ -26,6 +26,9 @@ def _emit_full(args, value, shape, dtype):
     return call(np_attr("full"), [py_literal(shape), py_literal(value)], {"dtype": dtype})
 
 
+constant_p = Primitive("constant", lambda x: x, differentiable=False)
+constant_p.alias = True  # written as the constant itself
+
 # A fresh array each call, so callers may write into the gradients they get back.
 full_p = Primitive("full", _full, _emit_full, differentiable=False)
 
@@ -37,6 +40,7 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     """
     forward_nodes = list(trace.nodes)
     ct: dict[int, object] = {}
+    constants: dict[int, Tracer] = {}
     for out, g in zip(outputs, cotangents):
         if isinstance(out, Tracer) and out.requires_grad:
             _accumulate(ct, out._var, g)
@@ -46,7 +50,8 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
         g = ct.pop(node.out.id)
         if isinstance(g, Tracer) and node.out.name and g._var.name is None:
             g._var.name = f"g_{node.out.name}"  # the cotangent of a named value is complete here
-        args = [trace.tracers[v.id] if isinstance(v, Var) else v.value for v in node.inputs]
+        args = [trace.tracers[v.id] if isinstance(v, Var) else _operand(trace, v.value, constants)
+                for v in node.inputs]
         trace.backward_of = node
         try:
             for i, v in enumerate(node.inputs):
@@ -65,6 +70,17 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
         if g._var.name is None and v.name:
             g._var.name = f"g_{v.name}"
     return grads
+
+
+def _operand(trace: Trace, value, constants: dict):
+    """A rule's view of a constant operand. Arrays (the user's, captured by reference) become
+    constant tracers, so what rules compute from them is recorded, not computed once and baked:
+    the generated code then sees in-place changes to them."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if id(value) not in constants:
+        constants[id(value)] = trace.record(constant_p, [value], {}, value)
+    return constants[id(value)]
 
 
 def _accumulate(ct: dict, var: Var, g) -> None:

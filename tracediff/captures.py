@@ -5,19 +5,25 @@ seen). Rebinding one of them must make the cache trace again, so each specializa
 bindings it saw and checks them, by identity, before it runs.
 
 Watched: every global name the user's own functions read while tracing (module objects aside),
-and the closure variables of the function being differentiated. Not watched: attributes of
-objects (``self.w``, ``config.lr``), closure variables of helper functions, and the contents of
-mutable containers.
+the closure variables of the function being differentiated, and the attributes (``__dict__``)
+of objects passed as arguments, such as ``self`` of a method. Captured arrays of at most
+``SNAPSHOT_LIMIT`` elements are also compared with a copy before each call, because what user
+code computes from them before they meet a traced value (``s = SCALE * 2``) is computed once,
+at trace time. Not watched: attributes of objects (``self.w``, ``config.lr``), closure
+variables of helper functions, the contents of containers, and the contents of larger arrays
+(a warning says so when the generated code does not reference such an array directly).
 """
 from __future__ import annotations
 
 import types
+import warnings
 
 import numpy as np
 
 from .errors import TracediffError
 
 _MISSING = object()
+SNAPSHOT_LIMIT = 100_000  # elements: larger captured arrays are not compared call by call
 _GENERATORS = (np.random.Generator, np.random.RandomState)
 
 
@@ -42,6 +48,7 @@ class Captures:
 
     def __init__(self, fun):
         self._globals_seen: dict = {}  # code object -> its globals dict
+        self._objects: list = []  # objects passed in as static arguments: their attributes are watched
         self._generators: dict = {}  # id -> (generator, state before, name)
         fun = getattr(fun, "__func__", fun)
         code = getattr(fun, "__code__", None)
@@ -49,6 +56,13 @@ class Captures:
         self.cells = list(zip(code.co_freevars, cells)) if code is not None else []
         for name, cell in self.cells:
             self._watch_generator(name, _cell_value(cell))
+
+    def watch_object(self, obj) -> None:
+        """Watch the attributes of an object argument (``self`` of a method) like globals."""
+        if isinstance(getattr(obj, "__dict__", None), dict) and not isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            self._objects.append(obj)
+            for name, value in vars(obj).items():
+                self._watch_generator(name, value)
 
     def on_call(self, frame) -> None:
         """Called for each user frame entered while tracing."""
@@ -73,15 +87,37 @@ class Captures:
                     "fresh values."
                 )
 
-    def bindings(self) -> "Bindings":
-        global_bindings = []
+    def bindings(self, referenced: set) -> "Bindings":
+        """The bindings to check; ``referenced`` holds ids of arrays the generated code uses."""
+        global_bindings, named = [], []
         for code, globs in self._globals_seen.items():
             for name in code.co_names:
                 value = globs.get(name, _MISSING)
                 if value is not _MISSING and not isinstance(value, types.ModuleType):
                     global_bindings.append((globs, name, value))
+                    named.append((name, value))
+        for obj in self._objects:
+            attributes = vars(obj)
+            for name, value in attributes.items():
+                global_bindings.append((attributes, name, value))
+                named.append((name, value))
         cell_bindings = [(cell, _cell_value(cell)) for _, cell in self.cells]
-        return Bindings(global_bindings, cell_bindings)
+        named += [(name, value) for (name, _), (_, value) in zip(self.cells, cell_bindings)]
+        snapshots, seen = [], set()
+        for name, value in named:
+            if not isinstance(value, np.ndarray) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            if value.size <= SNAPSHOT_LIMIT:
+                snapshots.append((name, value, value.copy()))
+            elif id(value) not in referenced:
+                warnings.warn(
+                    f"the captured array '{name}' ({value.size} elements) was used only through "
+                    "values computed from it at trace time; in-place changes to it will not be "
+                    "seen by the cached gradient. Pass it as an argument instead.",
+                    stacklevel=6,
+                )
+        return Bindings(global_bindings, cell_bindings, snapshots)
 
 
 def _cell_value(cell):
@@ -94,18 +130,22 @@ def _cell_value(cell):
 class Bindings:
     """The outside bindings a specialization was traced with."""
 
-    __slots__ = ("globals", "cells")
+    __slots__ = ("globals", "cells", "snapshots")
 
-    def __init__(self, global_bindings: list, cell_bindings: list):
+    def __init__(self, global_bindings: list, cell_bindings: list, snapshots: list):
         self.globals = global_bindings
         self.cells = cell_bindings
+        self.snapshots = snapshots  # (name, array, copy at trace time)
 
     def changed(self) -> str | None:
-        """The name of a binding that no longer holds the traced value, or None."""
+        """What no longer holds the value it was traced with (for messages), or None."""
         for globs, name, value in self.globals:
             if globs.get(name, _MISSING) is not value:
-                return name
+                return f"'{name}' was rebound"
         for cell, value in self.cells:
             if _cell_value(cell) is not value:
-                return "closure variable"
+                return "a closure variable was rebound"
+        for name, array, copy in self.snapshots:
+            if not np.array_equal(array, copy, equal_nan=array.dtype.kind in "fc"):
+                return f"'{name}' was changed in place"
         return None

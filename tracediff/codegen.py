@@ -66,6 +66,7 @@ class _Renderer:
         self.guards = guards
         self.names: dict[int, str] = {}
         self.constants: dict[int, str] = {}
+        self.functions: dict[int, str] = {}
         self.taken: set = set()
 
     def name_of(self, v) -> ast.expr:
@@ -92,14 +93,22 @@ class _Renderer:
         prim = node.primitive
         if prim.name == "guard":
             return [self._guard(node, args[0])]
+        params = node.params
         if hasattr(prim, "function"):  # a user primitive: its function lives in the namespace
-            self.namespace[f"_fn_{prim.name}"] = prim.function
+            params = {**params, "_function_name": self.function_name(prim.function, prim.name)}
         if node.out is None:  # run for its effect only
-            return [ast.Expr(prim.emit(args, **node.params))]
+            return [ast.Expr(prim.emit(args, **params))]
         target = self.bind_name(node.out)
         if prim.emit_statements is not None:
-            return prim.emit_statements(target, args, **node.params)
-        return [ast.Assign(targets=[target], value=prim.emit(args, **node.params))]
+            return prim.emit_statements(target, args, **params)
+        return [ast.Assign(targets=[target], value=prim.emit(args, **params))]
+
+    def function_name(self, function, hint: str) -> str:
+        if id(function) not in self.functions:
+            name = safe_identifier(f"_fn_{hint}", self.taken)
+            self.functions[id(function)] = name
+            self.namespace[name] = function
+        return self.functions[id(function)]
 
     def _guard(self, node: Node, value: ast.expr) -> ast.stmt:
         index = len(self.guards)
@@ -108,9 +117,10 @@ class _Renderer:
         if kind == "bool":
             test = value if not expected else ast.UnaryOp(op=ast.Not(), operand=value)
         else:
-            if kind == "value":
-                value = ast.Call(func=ast.Attribute(value=value, attr="tolist"), args=[], keywords=[])
-            test = ast.Compare(left=value, ops=[ast.NotEq()], comparators=[py_literal(expected)])
+            # the same conversion the trace made: int(2.5) == 2 must hold for 2.7 too
+            convert = ast.Attribute(value=value, attr="tolist") if kind == "value" else ast.Name(id=kind)
+            converted = ast.Call(func=convert, args=[] if kind == "value" else [value], keywords=[])
+            test = ast.Compare(left=converted, ops=[ast.NotEq()], comparators=[py_literal(expected)])
         fail = ast.Raise(exc=ast.Call(func=ast.Name(id="GuardFailed"), args=[ast.Constant(index), value], keywords=[]))
         return ast.If(test=test, body=[fail], orelse=[])
 

@@ -3,12 +3,45 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Literal, Var
+from .ir import Graph, Literal, Node, Var
 
 
 def optimize(graph: Graph) -> Graph:
     graph = simplify(scalarize_uniform_constants(graph))
-    return eliminate_dead_code(eliminate_common_subexpressions(graph))
+    return fresh_outputs(eliminate_dead_code(eliminate_common_subexpressions(graph)))
+
+
+def fresh_outputs(graph: Graph) -> Graph:
+    """Copy every output that could share memory with an input, a constant or another output,
+    so that callers may write into what they get back without touching their own data."""
+    from .primitives.shape import copy_p
+
+    producer = {n.out.id: n for n in graph.nodes if n.out is not None}
+    input_ids = {v.id for v in graph.inputs}
+
+    def may_alias(v) -> bool:
+        if isinstance(v, Literal):
+            return isinstance(v.value, np.ndarray)
+        if v.id in input_ids:
+            return True
+        node = producer.get(v.id)
+        return node is not None and node.primitive.is_view and may_alias(node.inputs[0])
+
+    next_id = max([v.id for v in graph.inputs] + [n.out.id for n in graph.nodes if n.out is not None],
+                  default=-1) + 1
+    outputs, seen, nodes = [], set(), list(graph.nodes)
+    for v in graph.outputs:
+        key = v.id if isinstance(v, Var) else id(v)
+        if may_alias(v) or key in seen:
+            shape, dtype = (v.shape, v.dtype) if isinstance(v, Var) else (v.value.shape, v.value.dtype)
+            copy = Var(next_id, shape, dtype)
+            copy.name = v.name if isinstance(v, Var) else None
+            next_id += 1
+            nodes.append(Node(copy_p, [v], {}, copy))
+            v = copy
+        seen.add(key)
+        outputs.append(v)
+    return Graph(graph.inputs, nodes, outputs, graph.input_names)
 
 
 def scalarize_uniform_constants(graph: Graph) -> Graph:

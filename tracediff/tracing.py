@@ -81,6 +81,7 @@ class Trace:
         self.closed = False
         self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
         self.tracers: list[Tracer] = []  # the tracer of each var, by var id
+        self.in_user_code = True  # nodes get the user's line only while the user's function runs
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
@@ -112,7 +113,10 @@ class Trace:
         )
         tracer = None if value is None else self._new_tracer(value, requires_grad)
         out = None if tracer is None else tracer._var
-        loc = self.backward_of.loc if self.backward_of is not None else _location()
+        if self.backward_of is not None:
+            loc = self.backward_of.loc
+        else:
+            loc = _location() if self.in_user_code else None
         self.nodes.append(Node(primitive, inputs, params, out, loc, self.backward_of))
         return tracer
 
@@ -133,6 +137,15 @@ def bind(primitive, args, params):
     trace = None
     for a in args:
         if isinstance(a, Tracer):
+            if a._stale:
+                _refuse_stale(a)
+            if a._trace.closed:
+                raise EscapedTracerError(
+                    f"{primitive.name}: a traced value was used after its trace ended{_where()}. "
+                    "A value computed inside a differentiated function was kept (in a global, a "
+                    "list, an attribute) and used later; return it from the function "
+                    "(has_aux=True) instead."
+                )
             if trace is None:
                 trace = a._trace
             elif a._trace is not trace:
@@ -143,16 +156,14 @@ def bind(primitive, args, params):
                 )
     if trace is None:
         return primitive.impl(*args, **params)
-    if trace.closed:
-        raise EscapedTracerError(
-            f"{primitive.name}: a traced value was used after its trace ended{_where()}. A value "
-            "computed inside a differentiated function was kept (in a global, a list, an attribute) "
-            "and used later; return it from the function (has_aux=True) instead."
-        )
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else np.asarray(a)
             for a in args]
     values = [a._value if isinstance(a, Tracer) else a for a in args]
-    return trace.record(primitive, args, params, primitive.impl(*values, **params))
+    out = trace.record(primitive, args, params, primitive.impl(*values, **params))
+    if primitive.is_view and isinstance(args[0], Tracer):  # NumPy would return a view of args[0]
+        out._view_of = args[0]
+        args[0]._views.append(out)
+    return out
 
 
 def _where() -> str:
@@ -198,15 +209,18 @@ detach = stop_gradient
 class Tracer:
     """A traced value. It behaves like a NumPy array and records what is done with it."""
 
-    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of")
+    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of", "_stale")
     __array_priority__ = 1000
 
     def __init__(self, trace: Trace, var: Var, value):
         self._trace = trace
         self._var = var
         self._value = value
-        self._views = 0  # how many views of this value exist (for functional __setitem__)
-        self._view_of = None
+        # NumPy views share memory; tracediff's writes make new values. A write therefore makes
+        # the other members of the view family stale, and using a stale value is an error.
+        self._views: list = []  # tracers that are views of this one
+        self._view_of = None  # the tracer this one is a view of
+        self._stale = False
 
     # --- NumPy protocols -------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -232,7 +246,8 @@ class Tracer:
 
         handler = FUNCTIONS.get(func)
         if handler is None:
-            raise _missing(f"np.{getattr(func, '__name__', func)}")
+            module = getattr(func, "__module__", "numpy") or "numpy"
+            raise _missing(f"{module.replace('numpy', 'np', 1)}.{getattr(func, '__name__', func)}")
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
@@ -312,18 +327,32 @@ class Tracer:
     def __setitem__(self, index, value):
         from .primitives.indexing import setitem
 
-        if self._view_of is not None or self._views:
-            raise TracerConversionError(
-                f"writing into a traced array that shares memory with another{_where()} "
-                "(a slice, reshape or transpose of it, or the array they came from): tracediff "
-                "records writes as new values, so the other one would not see it. Call .copy() "
-                "on the view before writing into it."
-            )
         new = setitem(self, index, value)
+        root = self
+        while root._view_of is not None:
+            root = root._view_of
+        _mark_stale(root, keep=self)
         self._var, self._value = new._var, new._value
+        self._views, self._view_of = [], None
 
     def __iadd__(self, other):
         return self + other
+
+
+def _mark_stale(tracer: Tracer, keep: Tracer) -> None:
+    if tracer is not keep:
+        tracer._stale = True
+    for view in tracer._views:
+        _mark_stale(view, keep)
+
+
+def _refuse_stale(tracer: Tracer) -> None:
+    raise TracerConversionError(
+        f"a traced array was used after an array it shares memory with was written to{_where()} "
+        "(a slice, reshape or transpose and the array it came from). In NumPy it would see that "
+        "write; tracediff records writes as new values, so it would not. Call .copy() when you "
+        "take the slice, or index the written array again after the write."
+    )
 
 
 def _missing(name: str) -> MissingRuleError:

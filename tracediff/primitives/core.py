@@ -52,6 +52,14 @@ class Primitive:
         if self.rule_for is not None:
             return self.rule_for(i)
         if self.vjp is None:
+            if self.differentiable:  # e.g. td.primitive(f) never given a rule: not silently zero
+                from ..errors import MissingRuleError
+
+                raise MissingRuleError(
+                    f"the primitive '{self.name}' has no gradient rule, and a gradient flows through "
+                    f"its argument {i}; give it one with td.defvjp({self.name}, rule, ...), or wrap "
+                    "the argument in td.stop_gradient if no gradient should flow"
+                )
             return None
         return self.vjp[i] if i < len(self.vjp) else None
 
@@ -83,9 +91,10 @@ def primitive(fun: Callable, name: str | None = None) -> Primitive:
     Give it a gradient with :func:`defvjp`. The generated code calls ``fun`` itself.
     """
     name = name or getattr(fun, "__name__", "custom")
-    prim = Primitive(name, fun, lambda args, **params: call(ast.Name(id=f"_fn_{name}"), args, params),
+    # codegen gives the function a unique name in the generated module and calls it by that name
+    prim = Primitive(name, fun, lambda args, _function_name, **params: call(ast.Name(id=_function_name), args, params),
                      register=False)
-    prim.function = fun  # codegen puts it in the generated module's namespace under _fn_<name>
+    prim.function = fun
     return prim
 
 

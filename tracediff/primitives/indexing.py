@@ -63,6 +63,13 @@ def _index_ast(template, args):
     return items[0] if len(items) == 1 else ast.Tuple(elts=items, ctx=ast.Load())
 
 
+def _index_value_ast(template, args):
+    """The index as an ordinary value (an argument of np.add.at), where ``1:`` is not valid syntax."""
+    items = [call(ast.Name(id="slice"), [py_literal(v) for v in (t.start, t.stop, t.step)])
+             if isinstance(t, slice) else t for t in template]
+    return _index_ast(items, args)
+
+
 def _subscript(value, template, args):
     return ast.Subscript(value=value, slice=_index_ast(template, args), ctx=ast.Load())
 
@@ -77,7 +84,7 @@ getitem_p = Primitive(
     lambda x, *operands, index: x[build_index(index, operands)],
     lambda args, index: _subscript(args[0], index, args),
 )
-getitem_p.is_view = True
+getitem_p.is_view = True  # may be: basic indexing is, advanced indexing is not
 
 
 def _getitem_vjp(g, ans, x, *operands, index):
@@ -99,7 +106,7 @@ def _emit_scatter_add(target, args, index, shape, dtype):
     stmts = [ast.Assign(targets=[target], value=zeros)]
     if _has_advanced(index):
         # Repeated integer indices must add up, which only np.add.at does.
-        stmts.append(ast.Expr(call(np_attr("add.at"), [target, _index_ast(index, args), args[0]])))
+        stmts.append(ast.Expr(call(np_attr("add.at"), [target, _index_value_ast(index, args), args[0]])))
     else:
         store = ast.Subscript(value=target, slice=_index_ast(index, args), ctx=ast.Store())
         stmts.append(ast.Assign(targets=[store], value=args[0]))
@@ -143,10 +150,17 @@ def getitem(x, index):
     template, operands = split_index(index, 1)
     _guard_mask_sizes(operands)
     out = getitem_p.bind(x, *operands, index=template)
-    if isinstance(x, Tracer) and isinstance(out, Tracer) and not _has_advanced(template):
-        out._view_of = x  # basic indexing gives a view in NumPy
-        x._views += 1
+    if isinstance(x, Tracer) and out._view_of is x and not _is_view(template, x.ndim):
+        out._view_of = None  # bind linked it as a view: NumPy makes a copy here
+        x._views.remove(out)
     return out
+
+
+def _is_view(template, ndim: int) -> bool:
+    """Whether NumPy returns a view: basic indexing does, unless it picks one element."""
+    if _has_advanced(template):
+        return False
+    return not (len(template) == ndim and all(isinstance(t, int) for t in template))
 
 
 def setitem(x, index, value):
