@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -278,13 +279,12 @@ class _Compiled:
 
     def __get__(self, obj, objtype=None):
         # As a method decorator: argnums count the arguments after self, as they are written
-        # at the call (model.loss(w) differentiates w); self's attributes are watched.
-        if obj is None:
-            return self
+        # at the call (model.loss(w) differentiates w), however the method is reached.
+        # self's attributes are watched like globals.
         if self._as_method is None:
             shifted = self.argnums + 1 if isinstance(self.argnums, int) else tuple(n + 1 for n in self.argnums)
             self._as_method = self._sibling(shifted)
-        return functools.partial(self._as_method, obj)
+        return self._as_method if obj is None else types.MethodType(self._as_method, obj)
 
 
 class GradFunction(_Compiled):

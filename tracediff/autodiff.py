@@ -67,7 +67,7 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
             trace.backward_of = None
     grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
     for g, v in zip(grads, wrt):
-        if g._var.name is None and v.name:
+        if v.name:  # what is returned for an argument reads best under the argument's name
             g._var.name = f"g_{v.name}"
     return grads
 

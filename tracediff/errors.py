@@ -11,8 +11,8 @@ _NUMPY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["numpy"
 def _is_internal(filename: str) -> bool:
     # Frames from tracediff itself, NumPy's dispatch layers and generated code are not the user's.
     return (
-        filename.startswith(_PACKAGE_DIR)
-        or filename.startswith(os.path.join(_NUMPY_DIR, "numpy"))
+        filename.startswith(_PACKAGE_DIR + os.sep)
+        or filename.startswith(os.path.join(_NUMPY_DIR, "numpy") + os.sep)
         or filename.startswith("<tracediff")
     )
 

@@ -40,12 +40,17 @@ def type_str(shape: tuple, dtype: np.dtype) -> str:
 
 
 class Literal:
-    """A constant operand: a Python scalar, a NumPy scalar or an array captured by reference."""
+    """A constant operand: a Python scalar, a NumPy scalar or an array captured by reference.
 
-    __slots__ = ("value",)
+    ``captured`` marks values that came from the user's code (arrays the user may change in
+    place): passes must reference them, never fold or rewrite them.
+    """
 
-    def __init__(self, value: Any):
+    __slots__ = ("value", "captured")
+
+    def __init__(self, value: Any, captured: bool = False):
         self.value = value
+        self.captured = captured
 
     def __repr__(self) -> str:
         v = self.value

@@ -46,12 +46,13 @@ def fresh_outputs(graph: Graph) -> Graph:
 
 def scalarize_uniform_constants(graph: Graph) -> Graph:
     """Write a constant array holding one value everywhere as a scalar of its dtype, where the
-    other operands already give the result its shape (so broadcasting makes no difference)."""
+    other operands already give the result its shape (so broadcasting makes no difference).
+    Only tracediff's own constants: the user's arrays stay references."""
     for node in graph.nodes:
         if not node.primitive.elementwise or node.out is None:
             continue
         for i, v in enumerate(node.inputs):
-            if not (isinstance(v, Literal) and isinstance(v.value, np.ndarray) and v.value.size):
+            if not (isinstance(v, Literal) and isinstance(v.value, np.ndarray) and v.value.size) or v.captured:
                 continue
             others = [np.shape(o.value) if isinstance(o, Literal) else o.shape
                       for j, o in enumerate(node.inputs) if j != i]

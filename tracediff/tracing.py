@@ -104,7 +104,8 @@ class Trace:
         return tracer
 
     def record(self, primitive, args, params, value) -> "Tracer | None":
-        inputs = [a._var if isinstance(a, Tracer) else Literal(a) for a in args]
+        captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
+        inputs = [a._var if isinstance(a, Tracer) else Literal(a, captured) for a in args]
         requires_grad = (
             primitive.differentiable
             and getattr(value, "dtype", np.dtype(float)).kind in "fc"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import FUNCTIONS, Primitive, defvjp
+from .core import FUNCTIONS, Primitive, call, defvjp, np_attr
 
 
 def normalize_axis(axis, ndim: int, function: str):
@@ -49,8 +49,6 @@ def _emit_axis_params(params):
 
 
 def _reduction(name, impl, rule):
-    from .core import call, np_attr
-
     prim = Primitive(name, impl, lambda args, **p: call(np_attr(name), args, _emit_axis_params(p)))
     defvjp(prim, rule)
     return prim
@@ -80,3 +78,55 @@ def _reducer(prim, numpy_function):
 
 _reducer(sum_p, np.sum)
 _reducer(mean_p, np.mean)
+
+
+def _extremum_vjp(g, ans, x, axis, keepdims):
+    # The cotangent goes to the elements equal to the extremum, split evenly among ties
+    # (the rule np.maximum follows too), so max(x) of [1, 3, 3] sends g/2 to each 3.
+    if not keepdims:
+        axes = _reduced_axes(x, axis)
+        keep_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        ans, g = np.reshape(ans, keep_shape), np.reshape(g, keep_shape)
+    winners = x == ans
+    return np.where(winners, g / np.sum(winners, axis=axis, keepdims=True), 0.0)
+
+
+max_p = _reduction("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), _extremum_vjp)
+min_p = _reduction("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), _extremum_vjp)
+_reducer(max_p, np.max)
+_reducer(min_p, np.min)
+
+
+def _index_reduction(name):
+    prim = Primitive(name, getattr(np, name), differentiable=False)
+
+    def handler(a, axis=None, out=None, *, keepdims=False):
+        if out is not None:
+            raise TypeError(f"np.{name}: out= is not supported on traced values")
+        params = {"axis": None if axis is None else int(axis) % max(np.ndim(a), 1)}
+        if keepdims:
+            params["keepdims"] = True
+        return prim.bind(a, **params)
+
+    FUNCTIONS[getattr(np, name)] = handler
+
+
+for _name in ("argmax", "argmin"):
+    _index_reduction(_name)
+
+
+def _boolean_reduction(name):
+    prim = Primitive(name, getattr(np, name),
+                     lambda args, **p: call(np_attr(name), args, _emit_axis_params(p)), differentiable=False)
+
+    def handler(a, axis=None, out=None, keepdims=False, **unsupported):
+        if out is not None or unsupported:
+            raise TypeError(f"np.{name}: out= and other keywords are not supported on traced values")
+        return prim.bind(a, axis=normalize_axis(axis, np.ndim(a) if not hasattr(a, "ndim") else a.ndim,
+                                                 f"np.{name}"), keepdims=bool(keepdims))
+
+    FUNCTIONS[getattr(np, name)] = handler
+
+
+for _name in ("any", "all"):
+    _boolean_reduction(_name)
