@@ -143,9 +143,18 @@ def test_seed_5_fit_line_without_matplotlib(capsys, tmp_path, monkeypatch):
     np.testing.assert_allclose(r["after"], 8.0, rtol=0, atol=1e-9)
 
 
+def test_dynamic_control_flow(capsys):
+    r, out = run_main("dynamic_control_flow", capsys)
+    assert (r["clipped_traces"], r["clipped_hits"]) == (2, 2)  # two paths, each traced once
+    for a, g in r["sqrt_grads"].items():
+        assert g == pytest.approx(0.5 / np.sqrt(a), rel=1e-10)
+    assert r["sqrt_traces"] == 2  # 4.0 and 2.0 take the same number of Newton steps; 100.0 more
+    assert "guard dynamic_control_flow.py:" in out and "if loss > 10.0" in out
+
+
 @pytest.mark.parametrize("name", [
     "seed_1_graph_and_leaves", "seed_2_stopping_gradients", "seed_3_vector_outputs",
-    "seed_4_small_network", "seed_5_gradient_descent", "seed_5_fit_line",
+    "seed_4_small_network", "seed_5_gradient_descent", "seed_5_fit_line", "dynamic_control_flow",
 ])
 def test_example_runs_as_a_script(name, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=tmp_path,

@@ -16,9 +16,14 @@ from .pytree import flatten, leaf_paths, unflatten
 _TOLERANCES = {np.dtype(np.float32): (2e-3, 2e-3), np.dtype(np.float64): (1e-6, 1e-6)}
 
 
-def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: float = 1e-6):
+# Central differences balance truncation (h**2) against rounding (eps / h): h ~ eps ** (1/3).
+_STEPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 5e-3, np.dtype(np.float16): 1e-1}
+
+
+def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: float | None = None):
     """Central-difference gradient of ``sum(fun(*args) * cotangent)`` with respect to ``args[argnum]``,
-    computed in float64, one leaf entry at a time."""
+    one leaf entry at a time. Inputs are upcast to float64; the step suits the dtype the function
+    really computes in (a function that casts to float32 inside gets a float32 step)."""
     leaves, tree = flatten(args[argnum])
     base = [np.array(x, dtype=np.float64) for x in leaves]
 
@@ -28,6 +33,10 @@ def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: f
                                              for x, orig in zip(new_leaves, leaves)])
         return float(np.sum(np.asarray(fun(*call_args), dtype=np.float64) * cotangent))
 
+    if step is None:
+        out_dtype = np.result_type(np.asarray(fun(*_merge(args, (argnum,), (unflatten(tree, [
+            float(x) if isinstance(orig, float) else x for x, orig in zip(base, leaves)]),)))))
+        step = _STEPS.get(out_dtype, 1e-6)
     grads = []
     for k, x in enumerate(base):
         g = np.zeros_like(x)

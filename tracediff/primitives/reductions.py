@@ -28,7 +28,7 @@ def _reduced_axes(x, axis):
 
 def _expand_back(g, x, axis, keepdims):
     """Broadcast a reduction's cotangent back over the reduced axes of ``x``."""
-    if not keepdims:
+    if not keepdims and np.ndim(g):  # a 0-d cotangent broadcasts as it is
         axes = _reduced_axes(x, axis)
         g = np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
     return np.broadcast_to(g, x.shape)
