@@ -19,8 +19,9 @@ from .cache import (
     describe_guard_failure,
     describe_key,
     is_dynamic,
-    leaf_signature,
     logger,
+    next_use,
+    specialization_key,
 )
 from .captures import Captures
 from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, user_location
@@ -185,15 +186,30 @@ class _Compiled:
 
     # --- the call path ------------------------------------------------------------------
     def _call(self, args, kwargs):
-        leaves, treedef = flatten((args, kwargs))
-        key = (treedef, *map(leaf_signature, leaves))
-        dynamic = [leaf for leaf in leaves if is_dynamic(leaf)]
+        key, dynamic = specialization_key(args, kwargs)
+        cache = self._cache
+        specs = cache.entries.get(key)
+        if specs:  # the lean path: the most recently used specialization, its checks pass
+            spec = specs[0]
+            if spec.bindings is None or spec.bindings.changed() is None:
+                try:
+                    flat = spec.run(*dynamic)
+                except GuardFailed:
+                    pass
+                else:
+                    cache.hits += 1
+                    spec.hits += 1
+                    spec.last_used = next_use()
+                    return spec, flat
+        return self._call_slowly(key, dynamic, args, kwargs)
+
+    def _call_slowly(self, key, dynamic, args, kwargs):
         if any(isinstance(d, Tracer) for d in dynamic):
             return self._replay(key, args, kwargs, dynamic)
         cache = self._cache
         reason = None
         for spec in cache.lookup(key):
-            changed = spec.bindings.changed()
+            changed = spec.bindings and spec.bindings.changed()
             if changed is not None:
                 reason = f"{changed} since it was traced"
                 cache.discard(key, spec)
@@ -247,7 +263,8 @@ class _Compiled:
         finally:
             call.finish()
         referenced = {id(v) for v in spec.module.namespace.values() if isinstance(v, np.ndarray)}
-        spec.bindings = call.captures.bindings(referenced)
+        bindings = call.captures.bindings(referenced)
+        spec.bindings = bindings if bindings.globals or bindings.cells or bindings.snapshots else None
         return spec
 
     # --- introspection ----------------------------------------------------------------------
@@ -499,11 +516,17 @@ def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value,
     aux_start = position
     single = isinstance(argnums_given, int)
 
+    def argument_gradient(flat, start, stop, tree, converters):
+        if tree.kind is None:  # the argument is one array or float
+            return flat[start] if converters[0] is None else converters[0](flat[start])
+        return unflatten(tree, [g if c is None else c(g) for g, c in zip(flat[start:stop], converters)])
+
+    if single and not has_aux and not with_value:  # grad of one argument: the common case
+        only = offsets[0]
+        return lambda flat: argument_gradient(flat, *only)
+
     def finish(flat):
-        grads = []
-        for start, stop, tree, converters in offsets:
-            leaves = [g if c is None else c(g) for g, c in zip(flat[start:stop], converters)]
-            grads.append(unflatten(tree, leaves))
+        grads = [argument_gradient(flat, *offset) for offset in offsets]
         grads = grads[0] if single else tuple(grads)
         if has_aux:
             aux = unflatten(aux_tree, flat[aux_start:])

@@ -89,17 +89,27 @@ def _accumulate(ct: dict, var: Var, g) -> None:
 
 
 def _fit(g, var: Var):
-    """Sum ``g`` over the axes broadcasting added to ``var``, and cast it to ``var``'s dtype."""
+    """Sum ``g`` over the axes broadcasting added to ``var``, and cast it to ``var``'s dtype.
+
+    A cotangent whose shape is not a broadcast of the variable's is a broken rule: raise, so
+    that no rule's mistake is summed or reshaped away silently.
+    """
     shape = np.shape(g)
     if shape != var.shape:
         lead = len(shape) - len(var.shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(var.shape) if n == 1 and lead + i >= 0 and shape[lead + i] != 1
-        )
-        if lead >= 0 and axes:
-            g = np.sum(g, axis=axes)
-        if np.shape(g) != var.shape:
-            g = np.reshape(g, var.shape) if np.size(g) == int(np.prod(var.shape)) else np.broadcast_to(g, var.shape)
+        if np.ndim(g) == 0 and isinstance(g, (int, float)):
+            g = np.broadcast_to(g, var.shape)  # a Python scalar stands for a uniform cotangent
+        elif lead < 0 or any(n != 1 and n != m for n, m in zip(var.shape, shape[lead:])):
+            raise AssertionError(
+                f"internal error: a gradient rule returned a cotangent of shape {shape} for a "
+                f"value of shape {var.shape}; please report this with the function"
+            )
+        else:
+            axes = tuple(range(lead)) + tuple(
+                lead + i for i, n in enumerate(var.shape) if n == 1 and shape[lead + i] != 1)
+            g = np.sum(g, axis=axes, keepdims=False) if axes else g
+            if np.shape(g) != var.shape:  # the size-1 axes summed away come back
+                g = np.reshape(g, var.shape)
     dtype = getattr(g, "dtype", None)
     if dtype != var.dtype and not isinstance(g, (int, float)):  # Python scalars adapt to any dtype
         g = g.astype(var.dtype) if isinstance(g, Tracer) else np.asarray(g, dtype=var.dtype)

@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .ir import type_str
+from .pytree import flatten
 from .tracing import Tracer
 
 logger = logging.getLogger("tracediff")
@@ -50,6 +51,26 @@ def leaf_signature(leaf) -> Any:
     return ("static", type(leaf), leaf)
 
 
+def specialization_key(args: tuple, kwargs: dict):
+    """(key, dynamic leaves) for a call. Positional arrays and floats, the common case, take a
+    short path with no pytree flattening; its keys cannot equal the general path's."""
+    if not kwargs:
+        key = []
+        for a in args:
+            kind = type(a)
+            if kind is np.ndarray:
+                key.append(a.shape)
+                key.append(a.dtype)
+            elif kind is float:
+                key.append(FLOAT)
+            else:
+                break
+        else:
+            return tuple(key), args
+    leaves, treedef = flatten((args, kwargs))
+    return (treedef, *map(leaf_signature, leaves)), [leaf for leaf in leaves if is_dynamic(leaf)]
+
+
 def is_dynamic(leaf) -> bool:
     """Dynamic leaves are parameters of the generated code; the rest are baked in."""
     return isinstance(leaf, (np.ndarray, Tracer, np.generic, float, *GENERATORS))
@@ -72,13 +93,14 @@ class Specialization:
     finish: Callable  # flat outputs -> the result the user sees
     hits: int = 0  # how many calls it ran
     extra: dict = field(default_factory=dict)
-    bindings: Any = None  # captures.Bindings: the outside values it was traced with
+    bindings: Any = None  # captures.Bindings to check before running, None when there are none
     reason: str = ""  # why it was traced
     signature: str = ""  # its parameters' types, for explain()
     last_used: int = 0
 
 
-_clock = itertools.count(1)
+# Orders uses for least-recently-used eviction.
+next_use = itertools.count(1).__next__
 
 
 class SpecializationCache:
@@ -98,7 +120,8 @@ class SpecializationCache:
 
     def hit(self, key, spec: Specialization) -> None:
         self.hits += 1
-        self.ran(spec)
+        spec.hits += 1
+        spec.last_used = next_use()
         specs = self.entries[key]
         if specs[0] is not spec:  # keep the path taken most recently first: it is tried first
             specs.remove(spec)
@@ -111,7 +134,7 @@ class SpecializationCache:
     def add(self, key, spec: Specialization, owner) -> None:
         if self.entries:
             self.history.append(spec.reason)
-        spec.last_used = next(_clock)
+        spec.last_used = next_use()
         self.entries.setdefault(key, []).insert(0, spec)
         while sum(len(v) for v in self.entries.values()) > self.limit:
             self._evict_oldest(owner, spec.reason)

@@ -58,7 +58,12 @@ def scalarize_uniform_constants(graph: Graph) -> Graph:
                       for j, o in enumerate(node.inputs) if j != i]
             flat = v.value.ravel()
             if np.broadcast_shapes((), *others) == node.out.shape and np.all(flat == flat[0]):
-                node.inputs[i] = Literal(flat[0])  # a NumPy scalar keeps the array's dtype
+                # A NumPy scalar keeps the array's dtype; a Python scalar reads better and gives
+                # the same result when every operand already has the result's dtype.
+                same = all(getattr(o, "dtype", None) == node.out.dtype
+                           for j, o in enumerate(node.inputs) if j != i)
+                scalar = flat[0].item() if same and v.value.dtype == node.out.dtype else flat[0]
+                node.inputs[i] = Literal(scalar)
     return graph
 
 

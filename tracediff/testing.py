@@ -28,15 +28,15 @@ def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: f
     base = [np.array(x, dtype=np.float64) for x in leaves]
 
     def project(new_leaves):
-        call_args = list(args)
+        call_args = [_copy_arrays(a) for a in args]  # the function may write into its arguments
         call_args[argnum] = unflatten(tree, [float(x) if isinstance(orig, float) else x
                                              for x, orig in zip(new_leaves, leaves)])
         return float(np.sum(np.asarray(fun(*call_args), dtype=np.float64) * cotangent))
 
-    if step is None:
-        out_dtype = np.result_type(np.asarray(fun(*_merge(args, (argnum,), (unflatten(tree, [
-            float(x) if isinstance(orig, float) else x for x, orig in zip(base, leaves)]),)))))
-        step = _STEPS.get(out_dtype, 1e-6)
+    if step is None:  # probe the output dtype (on copies: the function may write its inputs)
+        probe = unflatten(tree, [float(x) if isinstance(orig, float) else x.copy() for x, orig in zip(base, leaves)])
+        call_args = _merge([_copy_arrays(a) for a in args], (argnum,), (probe,))
+        step = _STEPS.get(np.result_type(np.asarray(fun(*call_args))), 1e-6)
     grads = []
     for k, x in enumerate(base):
         g = np.zeros_like(x)
@@ -82,6 +82,11 @@ def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: fl
             bad = err > a * scale + r * np.abs(num)
             if np.any(bad) or g.shape != num.shape:
                 raise AssertionError(_report(fun, n, path, g, num, err))
+
+
+def _copy_arrays(tree):
+    leaves, treedef = flatten(tree)
+    return unflatten(treedef, [x.copy() if isinstance(x, np.ndarray) else x for x in leaves])
 
 
 def _merge(args, argnums, diff):

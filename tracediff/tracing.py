@@ -80,7 +80,7 @@ class Trace:
         self.nodes: list[Node] = []
         self.closed = False
         self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
-        self.tracers: list[Tracer] = []  # the tracer of each var, by var id
+        self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
@@ -94,9 +94,10 @@ class Trace:
             value = value if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value)
             shape, dtype = value.shape, value.dtype
         var = Var(len(self.tracers), shape, dtype, requires_grad)
-        tracer = Tracer(self, var, value)
-        self.tracers.append(tracer)
-        return tracer
+        # Reverse mode reads forward values through its own tracer of each var: the one handed
+        # to user code may be rebound by in-place operations or marked stale.
+        self.tracers.append(Tracer(self, var, value))
+        return Tracer(self, var, value)
 
     def new_input(self, value, requires_grad: bool) -> "Tracer":
         tracer = self._new_tracer(value, requires_grad)
@@ -138,8 +139,6 @@ def bind(primitive, args, params):
     trace = None
     for a in args:
         if isinstance(a, Tracer):
-            if a._stale:
-                _refuse_stale(a)
             if a._trace.closed:
                 raise EscapedTracerError(
                     f"{primitive.name}: a traced value was used after its trace ended{_where()}. "
@@ -163,6 +162,7 @@ def bind(primitive, args, params):
     out = trace.record(primitive, args, params, primitive.impl(*values, **params))
     if primitive.is_view and isinstance(args[0], Tracer):  # NumPy would return a view of args[0]
         out._view_of = args[0]
+        out._view_kind = (primitive.name, params.get("axes"))
         args[0]._views.append(out)
     return out
 
@@ -210,18 +210,18 @@ detach = stop_gradient
 class Tracer:
     """A traced value. It behaves like a NumPy array and records what is done with it."""
 
-    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of", "_stale")
+    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of", "_view_kind")
     __array_priority__ = 1000
 
     def __init__(self, trace: Trace, var: Var, value):
         self._trace = trace
         self._var = var
         self._value = value
-        # NumPy views share memory; tracediff's writes make new values. A write therefore makes
-        # the other members of the view family stale, and using a stale value is an error.
+        # NumPy views share memory; tracediff's writes make new values. So a write through any
+        # member of a view family is carried to the others: up to the base, then down again.
         self._views: list = []  # tracers that are views of this one
         self._view_of = None  # the tracer this one is a view of
-        self._stale = False
+        self._view_kind = None  # how: ("index", template), ("reshape", None), ("transpose", axes)
 
     # --- NumPy protocols -------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -326,34 +326,64 @@ class Tracer:
 
     # --- in-place updates are recorded functionally ------------------------------------
     def __setitem__(self, index, value):
-        from .primitives.indexing import setitem
+        from .primitives.indexing import setitem, split_index
 
-        new = setitem(self, index, value)
-        root = self
-        while root._view_of is not None:
-            root = root._view_of
-        _mark_stale(root, keep=self)
+        if (isinstance(value, Tracer) and value._view_of is self
+                and value._view_kind == ("index", split_index(index, 2)[0])):
+            return  # x[i] += v: the view x[i] was updated in place, and x with it already
+        self._become(setitem(self, index, value))
+
+    def _become(self, new: "Tracer") -> None:
+        """Take ``new``'s value in place, as NumPy's in-place operations do: every name bound to
+        this tracer sees it, the arrays it is a view of are written through, and the other views
+        of the family are derived again from them."""
         self._var, self._value = new._var, new._value
-        self._views, self._view_of = [], None
-
-    def __iadd__(self, other):
-        return self + other
-
-
-def _mark_stale(tracer: Tracer, keep: Tracer) -> None:
-    if tracer is not keep:
-        tracer._stale = True
-    for view in tracer._views:
-        _mark_stale(view, keep)
+        path, child = {id(self)}, self
+        while child._view_of is not None:
+            base = child._view_of
+            updated = _written_through(base, child)
+            base._var, base._value = updated._var, updated._value
+            path.add(id(base))
+            child = base
+        _rederive_views(child, path)
 
 
-def _refuse_stale(tracer: Tracer) -> None:
-    raise TracerConversionError(
-        f"a traced array was used after an array it shares memory with was written to{_where()} "
-        "(a slice, reshape or transpose and the array it came from). In NumPy it would see that "
-        "write; tracediff records writes as new values, so it would not. Call .copy() when you "
-        "take the slice, or index the written array again after the write."
-    )
+def _written_through(base: Tracer, view: Tracer) -> Tracer:
+    """``base``'s value after its view ``view`` was written to."""
+    from .primitives.indexing import setitem_p
+
+    kind, detail = view._view_kind
+    if kind == "index":
+        return setitem_p.bind(base, view, index=detail)
+    if kind == "reshape":
+        return np.reshape(view, base.shape)
+    if kind == "transpose":
+        return np.transpose(view, tuple(np.argsort(detail).tolist()))
+    raise ValueError(f"assignment destination is read-only (a {kind} view){_where()}")
+
+
+def unlink_view(base: Tracer, view: Tracer) -> None:
+    """Forget that ``view`` is a view of ``base`` (by identity: == on tracers is elementwise)."""
+    base._views = [v for v in base._views if v is not view]
+    view._view_of = view._view_kind = None
+
+
+def _rederive_views(base: Tracer, up_to_date: set) -> None:
+    """Give every view below ``base`` (but those in ``up_to_date``) its value from its base."""
+    from .primitives.indexing import getitem_p
+
+    for view in list(base._views):
+        if id(view) not in up_to_date:
+            kind, detail = view._view_kind
+            if kind == "index":
+                derived = getitem_p.bind(base, index=detail)
+            elif kind == "transpose":
+                derived = np.transpose(base, detail)
+            else:  # reshape, broadcast_to
+                derived = getattr(np, kind)(base, view.shape)
+            unlink_view(base, derived)  # only its value is wanted: the view object stays
+            view._var, view._value = derived._var, derived._value
+        _rederive_views(view, up_to_date)
 
 
 def _missing(name: str) -> MissingRuleError:
@@ -382,6 +412,19 @@ for _name, _ufunc in {
     "eq": np.equal, "ne": np.not_equal,
 }.items():
     setattr(Tracer, f"__{_name}__", _operator(_ufunc))
+def _in_place(ufunc):
+    def operator(self, other):
+        self._become(ufunc(self, other))
+        return self
+    return operator
+
+
+for _name, _ufunc in {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
+    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
+}.items():
+    setattr(Tracer, f"__i{_name}__", _in_place(_ufunc))
 Tracer.__neg__ = lambda self: np.negative(self)
 Tracer.__pos__ = lambda self: self
 Tracer.__abs__ = lambda self: np.absolute(self)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tracing import Tracer
+from ..tracing import Tracer, unlink_view
 from .core import Primitive, call, defvjp, np_attr, py_literal
 
 
@@ -150,9 +150,11 @@ def getitem(x, index):
     template, operands = split_index(index, 1)
     _guard_mask_sizes(operands)
     out = getitem_p.bind(x, *operands, index=template)
-    if isinstance(x, Tracer) and out._view_of is x and not _is_view(template, x.ndim):
-        out._view_of = None  # bind linked it as a view: NumPy makes a copy here
-        x._views.remove(out)
+    if isinstance(x, Tracer) and out._view_of is x:
+        if _is_view(template, x.ndim):
+            out._view_kind = ("index", template)
+        else:  # bind linked it as a view: NumPy makes a copy here
+            unlink_view(x, out)
     return out
 
 
