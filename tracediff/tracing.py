@@ -400,18 +400,6 @@ def _operator(ufunc, reflected=False):
     return lambda self, other: ufunc(self, other)
 
 
-for _name, _ufunc in {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
-    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
-    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
-}.items():
-    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
-    setattr(Tracer, f"__r{_name}__", _operator(_ufunc, reflected=True))
-for _name, _ufunc in {
-    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-    "eq": np.equal, "ne": np.not_equal,
-}.items():
-    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
 def _in_place(ufunc):
     def operator(self, other):
         self._become(ufunc(self, other))
@@ -424,7 +412,14 @@ for _name, _ufunc in {
     "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
     "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
 }.items():
+    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
+    setattr(Tracer, f"__r{_name}__", _operator(_ufunc, reflected=True))
     setattr(Tracer, f"__i{_name}__", _in_place(_ufunc))
+for _name, _ufunc in {
+    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+    "eq": np.equal, "ne": np.not_equal,
+}.items():
+    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
 Tracer.__neg__ = lambda self: np.negative(self)
 Tracer.__pos__ = lambda self: self
 Tracer.__abs__ = lambda self: np.absolute(self)
