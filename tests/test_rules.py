@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import tracediff as td
+from rule_cases import Case, family_cases
 from tracediff.primitives import REGISTRY
 from tracediff.primitives.core import UFUNCS
 from tracediff.primitives.indexing import scatter_add_p, split_index
@@ -141,14 +141,6 @@ def test_max_min_reductions_split_ties(dtype):
 
 
 # --- the other primitives: explicit cases --------------------------------------------------
-
-
-class Case(NamedTuple):
-    prim: str  # the primitive this case is for (it must appear in the traced function)
-    label: str
-    fun: Callable
-    args: Callable  # rand -> tuple of arguments; rand(*shape) is a random array of the test's dtype
-    argnums: tuple = (0,)
 
 
 def _copy_then(write):
@@ -299,7 +291,7 @@ CASES = [
     Case("astype", "float32 <-> float64", lambda x: (x.astype(np.float64) * x).astype(x.dtype),
          lambda r: (r(3, 4),)),
     Case("astype", "up to float64", lambda x: np.sin(x.astype(np.float64)), lambda r: (r(3, 4),)),
-]
+] + family_cases()  # the other families' tables, in tests/rule_cases/
 
 # Differentiable primitives users cannot reach, so they have no case here (name -> why).
 # Empty: scatter_add is internal but bound directly above.
