@@ -1,20 +1,31 @@
 """Exception classes. Every message says what happened, where in the user's code, and what to do."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import sysconfig
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_NUMPY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)))
+def _folders(*paths) -> tuple:
+    return tuple({os.path.join(os.path.realpath(p), "") for p in paths})
 
 
+_PATHS = sysconfig.get_paths()
+_OURS = _folders(os.path.dirname(os.path.abspath(__file__)),  # tracediff
+                 os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)))  # NumPy's layers
+_STDLIB = _folders(_PATHS["stdlib"], _PATHS["platstdlib"])  # linecache, contextlib, threading, ...
+_INSTALLED = _folders(_PATHS["purelib"], _PATHS["platlib"])  # may lie inside stdlib: user packages
+
+
+@functools.lru_cache(maxsize=4096)
 def _is_internal(filename: str) -> bool:
-    # Frames from tracediff itself, NumPy's dispatch layers and generated code are not the user's.
-    return (
-        filename.startswith(_PACKAGE_DIR + os.sep)
-        or filename.startswith(os.path.join(_NUMPY_DIR, "numpy") + os.sep)
-        or filename.startswith("<tracediff")
-    )
+    """Frames of tracediff, NumPy, the standard library and generated code are not the user's."""
+    if filename.startswith(("<tracediff", "<frozen")):
+        return True
+    if not os.path.isabs(filename):
+        return False
+    path = os.path.realpath(filename)
+    return path.startswith(_OURS) or (path.startswith(_STDLIB) and not path.startswith(_INSTALLED))
 
 
 def user_frame(depth: int = 1):

@@ -59,6 +59,37 @@ class Literal:
         return repr(v)
 
 
+def operand_key(v) -> tuple:
+    """A hashable identity for an operand: Vars by id, arrays by identity, scalars by type and
+    repr (so 0.0 and -0.0, or 1 and 1.0, never count as the same constant)."""
+    if isinstance(v, Var):
+        return ("var", v.id)
+    value = v.value if isinstance(v, Literal) else v
+    if isinstance(value, np.ndarray):
+        return ("array", id(value))
+    return ("scalar", type(value), repr(value))
+
+
+def params_key(params: dict):
+    """A hashable form of a node's parameters, or None when they cannot be compared."""
+    def hashable(x):
+        if isinstance(x, slice):
+            return ("slice", x.start, x.stop, x.step)
+        if isinstance(x, (tuple, list)):
+            return (type(x).__name__, *map(hashable, x))
+        if isinstance(x, dict):
+            return ("dict", *sorted((k, hashable(v)) for k, v in x.items()))
+        if isinstance(x, float):
+            return ("float", repr(x))
+        hash(x)
+        return x
+
+    try:
+        return hashable(params)
+    except TypeError:
+        return None
+
+
 @dataclass(frozen=True)
 class SourceLocation:
     """Where in the user's code a node was made."""

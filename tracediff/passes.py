@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Literal, Node, Var
+from .ir import Graph, Literal, Node, Var, operand_key, params_key
 
 
 def optimize(graph: Graph) -> Graph:
@@ -108,72 +108,121 @@ def _operand_matches(node, v) -> bool:
 
 
 def simplify(graph: Graph) -> Graph:
-    """Local algebra that traced rules leave behind: ``x*1``, ``x+0``, ``x**1``, ``--x``, aliases."""
+    """Local algebra that traced rules leave behind: ``x*1``, ``x+0``, ``x**1``, ``--x``, aliases,
+    and chains of scalar constants: ``-(c*a)`` is ``(-c)*a``, ``c1*(c2*a)`` is ``(c1*c2)*a``,
+    ``a + (-b)`` is ``a - b``. A rewrite is made only when it keeps the result's dtype."""
     replace: dict = {}
     producer: dict = {}
+
+    def resolved(v):
+        while isinstance(v, Var) and v.id in replace:
+            v = replace[v.id]
+        return v
+
     for node in graph.nodes:
+        node.inputs = [resolved(v) for v in node.inputs]
         if node.out is None:
             continue
-        producer[node.out.id] = node
-        name, ins = node.primitive.name, node.inputs
-        if getattr(node.primitive, "alias", False):
-            replace[node.out.id] = ins[0]
-            continue
-        candidates = []
-        if name == "multiply":
-            candidates = [(ins[1], ins[0]), (ins[0], ins[1])]
-            one = 1
-        elif name == "add":
-            candidates = [(ins[1], ins[0]), (ins[0], ins[1])]
-            one = 0
-        elif name in ("subtract", "divide", "power"):
-            candidates = [(ins[0], ins[1])]
-            one = 0 if name == "subtract" else 1
-        elif name == "astype" and _operand_matches(node, ins[0]):
-            replace[node.out.id] = ins[0]
-        elif name == "negative" and isinstance(ins[0], Var):
-            inner = producer.get(ins[0].id)
-            if inner is not None and inner.primitive.name == "negative" and _operand_matches(node, inner.inputs[0]):
-                replace[node.out.id] = inner.inputs[0]
-        for keep, const in candidates:
-            if isinstance(const, Literal) and _is_uniform(const.value, one) and _operand_matches(node, keep):
-                replace[node.out.id] = keep
-                break
+        _fold_scalar_chains(node, producer)
+        same = _same_as_operand(node, producer)
+        if same is not None:
+            replace[node.out.id] = same
+        else:
+            producer[node.out.id] = node
     return _substitute(graph, replace)
 
 
-def _literal_key(lit: Literal):
-    v = lit.value
-    if isinstance(v, np.ndarray):
-        return ("array", id(v))
-    return ("scalar", type(v), v if not (isinstance(v, float) and v != v) else "nan")
+def _same_as_operand(node, producer):
+    """The operand ``node`` computes unchanged (x*1, x+0, --x, a cast to its own dtype), or None."""
+    name, ins = node.primitive.name, node.inputs
+    if node.primitive.alias:
+        return ins[0]
+    if name == "astype" and _operand_matches(node, ins[0]):
+        return ins[0]
+    if name == "negative" and isinstance(ins[0], Var):
+        inner = producer.get(ins[0].id)
+        if inner is not None and inner.primitive.name == "negative" and _operand_matches(node, inner.inputs[0]):
+            return inner.inputs[0]
+    neutral = {"multiply": (1, (0, 1)), "add": (0, (0, 1)), "subtract": (0, (0,)),
+               "divide": (1, (0,)), "power": (1, (0,))}.get(name)
+    if neutral is not None:
+        value, kept_positions = neutral
+        for keep in kept_positions:
+            const = ins[1 - keep]
+            if isinstance(const, Literal) and _is_uniform(const.value, value) and _operand_matches(node, ins[keep]):
+                return ins[keep]
+    return None
 
 
-def _params_key(params: dict):
-    try:
-        key = tuple(sorted(params.items()))
-        hash(key)
-        return key
-    except TypeError:
+def _scalar(v) -> bool:
+    return (isinstance(v, Literal) and isinstance(v.value, (int, float, np.number))
+            and not isinstance(v.value, (bool, np.bool_)))
+
+
+def _fold_scalar_chains(node, producer) -> None:
+    """Rewrite ``node`` in place when it and the node making its operand fold into one."""
+    from .primitives.core import REGISTRY
+
+    name, ins = node.primitive.name, node.inputs
+
+    def made_by(v, prim_name):
+        inner = producer.get(v.id) if isinstance(v, Var) else None
+        return inner if inner is not None and inner.primitive.name == prim_name else None
+
+    def scalar_times(inner):  # inner = c * a: (c, a), else None
+        if inner is not None:
+            for i in (0, 1):
+                if _scalar(inner.inputs[i]) and isinstance(inner.inputs[1 - i], Var):
+                    return inner.inputs[i].value, inner.inputs[1 - i]
         return None
+
+    def become(prim_name, inputs):
+        dtypes = [v.dtype if isinstance(v, Var) else v.value for v in inputs]
+        shapes = [v.shape for v in inputs if isinstance(v, Var)]
+        if np.result_type(*dtypes) == node.out.dtype and np.broadcast_shapes(*shapes) == node.out.shape:
+            node.primitive, node.inputs = REGISTRY[prim_name], inputs
+
+    if name == "negative":
+        pair = scalar_times(made_by(ins[0], "multiply"))
+        if pair is not None:
+            become("multiply", [Literal(-pair[0]), pair[1]])
+    elif name == "multiply":
+        for i in (0, 1):
+            if _scalar(ins[i]):
+                c, other = ins[i].value, ins[1 - i]
+                pair = scalar_times(made_by(other, "multiply"))
+                if pair is not None:
+                    become("multiply", [Literal(c * pair[0]), pair[1]])
+                elif made_by(other, "negative") is not None:
+                    become("multiply", [Literal(-c), made_by(other, "negative").inputs[0]])
+                break
+    elif name == "add":
+        for i in (0, 1):
+            negated = made_by(ins[i], "negative")
+            if negated is not None:
+                become("subtract", [ins[1 - i], negated.inputs[0]])
+                break
+    elif name == "subtract":
+        negated = made_by(ins[1], "negative")
+        if negated is not None:
+            become("add", [ins[0], negated.inputs[0]])
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:
     """Compute each (primitive, operands, parameters) once."""
     seen: dict = {}
     replace: dict = {}
+
+    def resolved(v):
+        return replace.get(v.id, v) if isinstance(v, Var) else v
+
     for node in graph.nodes:
-        if node.primitive.effectful or node.primitive.emit_statements is not None:
+        if node.primitive.effectful:
             continue
-        params = _params_key(node.params)
+        params = params_key(node.params)
         if params is None:
             continue
-        operands = tuple(
-            ("var", replace.get(v.id, v).id if isinstance(replace.get(v.id, v), Var) else None)
-            if isinstance(v, Var) else _literal_key(v)
-            for v in node.inputs
-        )
-        key = (node.primitive, operands, params)
+        key = (node.primitive, tuple(operand_key(resolved(v)) for v in node.inputs), params)
         if key in seen:
             replace[node.out.id] = seen[key]
         else:

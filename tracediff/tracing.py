@@ -22,7 +22,7 @@ from .errors import (
     user_frame,
     user_location,
 )
-from .ir import Graph, Literal, Node, SourceLocation, Var, type_str
+from .ir import Graph, Literal, Node, SourceLocation, Var, operand_key, params_key, type_str
 
 
 class _ThreadState(threading.local):
@@ -82,6 +82,7 @@ class Trace:
         self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
         self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
+        self._computed: dict = {}  # (primitive, operands, params, requires_grad) -> its Var
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
@@ -113,7 +114,19 @@ class Trace:
             and _state.no_grad_depth == 0
             and any(isinstance(a, Tracer) and a.requires_grad for a in args)
         )
+        # The same pure operation on the same operands is one value (x[:-1] written twice, a
+        # rule recomputing cos(x)): reverse mode then sums its cotangents before going further.
+        key = None
+        if value is not None and not primitive.effectful:
+            p_key = params_key(params)
+            if p_key is not None:
+                key = (primitive, tuple(map(operand_key, inputs)), p_key, requires_grad)
+                known = self._computed.get(key)
+                if known is not None:
+                    return Tracer(self, known, self.tracers[known.id]._value)
         tracer = None if value is None else self._new_tracer(value, requires_grad)
+        if key is not None:
+            self._computed[key] = tracer._var
         out = None if tracer is None else tracer._var
         if self.backward_of is not None:
             loc = self.backward_of.loc

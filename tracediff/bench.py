@@ -1,0 +1,440 @@
+"""Benchmarks: tracediff's cached gradients against hand-written NumPy gradients (and autograd,
+PyTorch and JAX when they are installed), timed in one process and one run.
+
+    python -m tracediff.bench                    # every workload
+    python -m tracediff.bench --only mlp sse     # workloads whose name contains a word
+    python -m tracediff.bench --quick --json out.json
+
+Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
+hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
+shim for the others), plus its gradient written by hand in NumPy. Every gradient is checked
+against the hand-written one before it is timed. Times are medians of several samples, each
+long enough to be measured reliably; ratios are tracediff / hand-written.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import tracediff as td
+
+# --------------------------------------------------------------------------------------------
+# Workloads
+
+
+@dataclass
+class Workload:
+    name: str
+    loss: Callable  # loss(xp) -> the loss function written with that namespace
+    args: Callable  # () -> the arguments
+    argnums: tuple
+    hand: Callable  # (*args) -> gradients with respect to argnums, written by hand in NumPy
+    large: bool = False  # measure peak memory
+    seed_sized: bool = False  # first call must stay under 20 ms (issue 7)
+
+
+def _sse(xp):
+    def sse(a, b):
+        return (2 - a - b) ** 2 + (4 - 3 * a - b) ** 2
+    return sse
+
+
+def _sse_hand(a, b):
+    r1, r2 = 2 - a - b, 4 - 3 * a - b
+    return -2 * r1 - 6 * r2, -2 * r1 - 2 * r2
+
+
+def _mean3(xp):
+    def mean3(x):
+        return xp.mean(3 * (x + 2) ** 2)
+    return mean3
+
+
+def _linreg(xp):
+    def mse(w, X, y):
+        return xp.mean((X @ w - y) ** 2)
+    return mse
+
+
+def _linreg_hand(w, X, y):
+    return (2.0 / len(y)) * (X.T @ (X @ w - y)),
+
+
+def _logreg(xp):
+    def bce_with_logits(w, b, X, y):
+        z = X @ w + b
+        return xp.mean(xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z))))
+    return bce_with_logits
+
+
+def _logreg_hand(w, b, X, y):
+    z = X @ w + b
+    dz = (1 / (1 + np.exp(-z)) - y) / len(y)
+    return X.T @ dz, np.sum(dz)
+
+
+def _mlp(xp):
+    def softmax_cross_entropy(W1, b1, W2, b2, X, Y):
+        h = xp.tanh(X @ W1 + b1)
+        logits = h @ W2 + b2
+        m = xp.max(logits, axis=1, keepdims=True)
+        lse = m + xp.log(xp.sum(xp.exp(logits - m), axis=1, keepdims=True))
+        return -xp.mean(xp.sum(Y * (logits - lse), axis=1))
+    return softmax_cross_entropy
+
+
+def _mlp_hand(W1, b1, W2, b2, X, Y):
+    h = np.tanh(X @ W1 + b1)
+    logits = h @ W2 + b2
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    d_logits = (e / e.sum(axis=1, keepdims=True) - Y) / len(X)
+    d_pre = (d_logits @ W2.T) * (1 - h ** 2)
+    return X.T @ d_pre, d_pre.sum(axis=0), h.T @ d_logits, d_logits.sum(axis=0)
+
+
+def _chain(xp):
+    def chain(x):
+        return xp.sum(xp.sin(x) * xp.exp(-x ** 2) + xp.tanh(x) * xp.log1p(x ** 2))
+    return chain
+
+
+def _chain_hand(x):
+    e, t, x2 = np.exp(-x ** 2), np.tanh(x), x ** 2
+    return (np.cos(x) * e - 2 * x * np.sin(x) * e + (1 - t ** 2) * np.log1p(x2) + t * 2 * x / (1 + x2)),
+
+
+def _rosenbrock(xp):
+    def rosenbrock(x):
+        return xp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return rosenbrock
+
+
+def _rosenbrock_hand(x):
+    d = x[1:] - x[:-1] ** 2
+    g = np.zeros_like(x)
+    g[:-1] = -400 * x[:-1] * d - 2 * (1 - x[:-1])
+    g[1:] += 200 * d
+    return g,
+
+
+RNN_STEPS = 20
+
+
+def _rnn(xp):
+    def rnn_loss(Wx, Wh, b, Wo, xs, y):
+        h = xp.tanh(xs[0] @ Wx + b)
+        for t in range(1, RNN_STEPS):
+            h = xp.tanh(xs[t] @ Wx + h @ Wh + b)
+        return xp.mean((h @ Wo - y) ** 2)
+    return rnn_loss
+
+
+def _rnn_hand(Wx, Wh, b, Wo, xs, y):
+    hs = [np.tanh(xs[0] @ Wx + b)]
+    for t in range(1, RNN_STEPS):
+        hs.append(np.tanh(xs[t] @ Wx + hs[-1] @ Wh + b))
+    h = hs[-1]
+    d_out = 2 * (h @ Wo - y) / y.size
+    gWo = h.T @ d_out
+    dh = d_out @ Wo.T
+    gWx, gWh, gb = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    for t in range(RNN_STEPS - 1, -1, -1):
+        dpre = dh * (1 - hs[t] ** 2)
+        gWx += xs[t].T @ dpre
+        gb += dpre.sum(axis=0)
+        if t:
+            gWh += hs[t - 1].T @ dpre
+            dh = dpre @ Wh.T
+    return gWx, gWh, gb, gWo
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _regression_args(n, d, logistic):
+    r = _rng(n + d)
+    X = r.standard_normal((n, d)) / np.sqrt(d)
+    w = r.standard_normal(d) * 0.1
+    y = (r.random(n) < 0.5).astype(np.float64) if logistic else X @ r.standard_normal(d)
+    return (w, 0.1, X, y) if logistic else (w, X, y)
+
+
+def _mlp_args(n, d, hidden, classes):
+    r = _rng(n)
+    return (r.standard_normal((d, hidden)) / np.sqrt(d), np.zeros(hidden),
+            r.standard_normal((hidden, classes)) / np.sqrt(hidden), np.zeros(classes),
+            r.standard_normal((n, d)), np.eye(classes)[r.integers(0, classes, n)])
+
+
+def _rnn_args(batch=16, d=8, hidden=32):
+    r = _rng(7)
+    return (r.standard_normal((d, hidden)) * 0.3, r.standard_normal((hidden, hidden)) * 0.2,
+            np.zeros(hidden), r.standard_normal((hidden, 1)) * 0.3,
+            r.standard_normal((RNN_STEPS, batch, d)), r.standard_normal((batch, 1)))
+
+
+def workloads() -> list[Workload]:
+    out = [
+        Workload("sse scalars", _sse, lambda: (0.28, 0.12), (0, 1), _sse_hand, seed_sized=True),
+        Workload("mean(3*(x+2)**2) 2x2", _mean3, lambda: (np.ones((2, 2)),), (0,),
+                 lambda x: (6 * (x + 2) / x.size,), seed_sized=True),
+    ]
+    for n, d in ((64, 8), (4096, 64), (100_000, 256)):
+        big = n * d >= 10 ** 7
+        out.append(Workload(f"linreg mse {n}x{d}", _linreg, lambda n=n, d=d: _regression_args(n, d, False),
+                            (0,), _linreg_hand, large=big, seed_sized=n == 64))
+        out.append(Workload(f"logreg bce {n}x{d}", _logreg, lambda n=n, d=d: _regression_args(n, d, True),
+                            (0, 1), _logreg_hand, large=big, seed_sized=n == 64))
+    out += [
+        Workload("mlp 32x64x128x10", _mlp, lambda: _mlp_args(32, 64, 128, 10), (0, 1, 2, 3), _mlp_hand),
+        Workload("mlp 1024x784x512x10", _mlp, lambda: _mlp_args(1024, 784, 512, 10), (0, 1, 2, 3),
+                 _mlp_hand, large=True),
+        Workload("chain 1e3", _chain, lambda: (np.linspace(-2, 2, 1000),), (0,), _chain_hand),
+        Workload("chain 1e6", _chain, lambda: (np.linspace(-2, 2, 10 ** 6),), (0,), _chain_hand, large=True),
+        Workload("rosenbrock 10", _rosenbrock, lambda: (np.linspace(-1, 1.5, 10),), (0,), _rosenbrock_hand),
+        Workload("rosenbrock 1e5", _rosenbrock, lambda: (np.linspace(-1, 1.5, 10 ** 5),), (0,),
+                 _rosenbrock_hand, large=True),
+        Workload("rnn 20 steps h32", _rnn, _rnn_args, (0, 1, 2, 3), _rnn_hand),
+    ]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Other libraries, when installed
+
+
+class _TorchNumPy:
+    """The few NumPy functions the workloads use, on torch tensors."""
+
+    def __init__(self, torch):
+        self.torch = torch
+        for name in ("sin", "exp", "tanh", "log", "log1p", "abs"):
+            setattr(self, name, getattr(torch, name))
+
+    def maximum(self, x, y):
+        return self.torch.clamp(x, min=y) if not self.torch.is_tensor(y) else self.torch.maximum(x, y)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return x.sum() if axis is None else x.sum(dim=axis, keepdim=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return x.mean() if axis is None else x.mean(dim=axis, keepdim=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return x.max() if axis is None else x.amax(dim=axis, keepdim=keepdims)
+
+
+def _other_libraries() -> dict:
+    """name -> (make_grad(workload) -> callable on NumPy args returning NumPy gradients)."""
+    libs = {}
+    try:
+        import autograd
+        import autograd.numpy as anp
+
+        libs["autograd"] = lambda w: autograd.grad(w.loss(anp), argnum=w.argnums if len(w.argnums) > 1 else w.argnums[0])
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        shim = _TorchNumPy(torch)
+
+        def torch_grad(w):
+            loss = w.loss(shim)
+
+            def grad(*args):
+                targs = [torch.tensor(a, requires_grad=i in w.argnums) if isinstance(a, (np.ndarray, float)) else a
+                         for i, a in enumerate(args)]
+                out = loss(*targs)
+                grads = torch.autograd.grad(out, [targs[i] for i in w.argnums])
+                return tuple(g.numpy() for g in grads)
+            return grad
+        libs["torch"] = torch_grad
+    except ImportError:
+        pass
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        libs["jax"] = lambda w: jax.jit(jax.grad(w.loss(jnp), argnums=w.argnums))
+    except ImportError:
+        pass
+    return libs
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+
+
+def median_time(call: Callable, budget: float = 0.25, samples: int = 7) -> float:
+    """Median seconds per call over ``samples`` samples of about ``budget / samples`` each."""
+    call()
+    start = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - start, 1e-7)
+    number = max(1, int(budget / samples / once))
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        times.append((time.perf_counter() - start) / number)
+    return statistics.median(times)
+
+
+def peak_memory(call: Callable) -> float:
+    """Peak bytes NumPy and Python allocate during one call (after a warm-up call)."""
+    call()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _as_tuple(g):
+    return g if isinstance(g, tuple) else (g,)
+
+
+def _check(name, got, expected, what):
+    for i, (a, b) in enumerate(zip(_as_tuple(got), _as_tuple(expected))):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-7, atol=1e-10 * max(1.0, np.abs(b).max())):
+            raise AssertionError(f"{name}: {what} gradient {i} differs from the hand-written one")
+
+
+@dataclass
+class Result:
+    name: str
+    hand_us: float
+    tracediff_us: float
+    first_call_ms: float
+    others_us: dict = field(default_factory=dict)
+    peak_mb: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.tracediff_us / self.hand_us
+
+
+def run_workload(w: Workload, libs: dict, budget: float) -> Result:
+    args = w.args()
+    grad = td.grad(w.loss(np), argnums=w.argnums)
+    start = time.perf_counter()
+    got = grad(*args)
+    first = time.perf_counter() - start
+    expected = w.hand(*args)
+    _check(w.name, got, expected, "tracediff")
+    result = Result(w.name, median_time(lambda: w.hand(*args), budget) * 1e6,
+                    median_time(lambda: grad(*args), budget) * 1e6, first * 1e3)
+    assert grad.cache_info().traces == 1, "the timed calls must not trace"
+    for lib, make in libs.items():
+        try:
+            other = make(w)
+            _check(w.name, other(*args), expected, lib)
+        except Exception as error:  # a library that cannot run a workload is reported, not fatal
+            result.others_us[lib] = f"failed: {type(error).__name__}"
+            continue
+        result.others_us[lib] = median_time(lambda: other(*args), budget) * 1e6
+    if w.large:
+        result.peak_mb = {"hand": peak_memory(lambda: w.hand(*args)) / 2 ** 20,
+                          "tracediff": peak_memory(lambda: grad(*args)) / 2 ** 20}
+    return result
+
+
+def first_call_scaling(sizes=(100, 1000, 10000)) -> list[tuple[int, float]]:
+    """First-call time (trace + reverse mode + passes + codegen + compile + one run) against the
+    number of operations, on a chain of elementwise operations."""
+    rows = []
+    for n in sizes:
+        def chain(x, n=n):
+            for i in range(n // 3):
+                x = np.sin(x) * 1.001 + 0.01
+            return np.sum(x)
+
+        x = np.linspace(0, 1, 8)
+        grad = td.grad(chain)
+        start = time.perf_counter()
+        grad(x)
+        rows.append((len(grad.ir(x).nodes), (time.perf_counter() - start) * 1e3))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def _fmt_us(v) -> str:
+    if isinstance(v, str):
+        return v
+    return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+def report(results: list[Result], scaling, libs) -> str:
+    names = sorted({lib for r in results for lib in r.others_us})
+    header = ["workload", "hand µs", "tracediff µs", "ratio", "first call ms"]
+    header += [f"{lib} µs" for lib in names] + [f"{lib}/tracediff" for lib in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in results:
+        cells = [r.name, _fmt_us(r.hand_us), _fmt_us(r.tracediff_us), f"{r.ratio:.2f}", f"{r.first_call_ms:.1f}"]
+        cells += [_fmt_us(r.others_us.get(lib, "-")) for lib in names]
+        cells += [f"{r.others_us[lib] / r.tracediff_us:.1f}x" if isinstance(r.others_us.get(lib), float) else "-"
+                  for lib in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    ratios = [r.ratio for r in results]
+    lines += ["", f"median tracediff/hand ratio: {statistics.median(ratios):.2f}; max: {max(ratios):.2f} "
+                  f"({max(results, key=lambda r: r.ratio).name})"]
+    sse = next((r for r in results if r.name == "sse scalars"), None)
+    if sse:
+        lines.append(f"cached-call overhead on the scalar SSE: {sse.tracediff_us - sse.hand_us:.2f} µs")
+    memory = [r for r in results if r.peak_mb]
+    if memory:
+        lines += ["", "| workload | peak MB hand | peak MB tracediff |", "|---|---|---|"]
+        lines += [f"| {r.name} | {r.peak_mb['hand']:.1f} | {r.peak_mb['tracediff']:.1f} |" for r in memory]
+    if scaling:
+        lines += ["", "| operations | first call ms | ms per 300 operations |", "|---|---|---|"]
+        lines += [f"| {n} | {ms:.1f} | {ms / n * 300:.1f} |" for n, ms in scaling]
+    lines += ["", f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
+                  f"libraries: {', '.join(libs) or 'none besides tracediff'}"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> list[Result]:
+    parser = argparse.ArgumentParser(prog="python -m tracediff.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", default=[], help="run workloads whose name contains one of these words")
+    parser.add_argument("--quick", action="store_true", help="shorter timing samples, no scaling run")
+    parser.add_argument("--no-others", action="store_true", help="do not time autograd, torch or jax")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    options = parser.parse_args(argv)
+    selected = [w for w in workloads() if not options.only or any(word in w.name for word in options.only)]
+    libs = {} if options.no_others else _other_libraries()
+    budget = 0.1 if options.quick else 0.4
+    results = []
+    for w in selected:
+        print(f"  {w.name} ...", file=sys.stderr, flush=True)
+        results.append(run_workload(w, libs, budget))
+    scaling = [] if options.quick or options.only else first_call_scaling()
+    print(report(results, scaling, libs))
+    if options.json:
+        with open(options.json, "w") as f:
+            json.dump({"results": [{**r.__dict__, "ratio": r.ratio} for r in results],
+                       "first_call_scaling": scaling}, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
