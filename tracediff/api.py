@@ -1,6 +1,7 @@
 """The public transforms: grad, value_and_grad, vjp, and the compiled-function object behind them."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import operator
@@ -183,7 +184,9 @@ class _Compiled:
         self.has_aux = has_aux
         self._cache = SpecializationCache(max_specializations)
         self._as_method = None
-        functools.update_wrapper(self, fun)
+        # updated=(): copying fun.__dict__ would overwrite this object's state when fun is itself
+        # a compiled function (grad(grad(f))).
+        functools.update_wrapper(self, fun, updated=())
 
     # --- the call path ------------------------------------------------------------------
     def _call(self, args, kwargs):
@@ -248,13 +251,13 @@ class _Compiled:
         concrete = unflatten(treedef, [x._value if isinstance(x, Tracer) else x for x in leaves])
         for spec in self._cache.lookup(key):
             try:
-                return spec, interpret(spec.graph, dynamic)
+                return _as_replayed(spec), interpret(spec.graph, dynamic)
             except GuardFailed:
                 continue
         spec = self._build(*concrete)
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
         self._cache.add(key, spec, self)
-        return spec, interpret(spec.graph, dynamic)
+        return _as_replayed(spec), interpret(spec.graph, dynamic)
 
     def _build(self, args, kwargs) -> Specialization:
         self._cache.traces += 1
@@ -349,8 +352,11 @@ class GradFunction(_Compiled):
         fn = codegen.FunctionSpec(f"{self.kind}_{_identifier(name)}", graph.inputs, graph.nodes,
                                   graph.outputs, call.dynamic_names)
         module = codegen.generate([fn], f"{self.kind} of {name}")
-        finish = _grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree)
-        return Specialization(module, graph, module.function(fn.name), finish)
+        finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,
+                                    convert) for convert in (True, False)]
+        spec = Specialization(module, graph, module.function(fn.name), finishers[0])
+        spec.extra["finish_traced"] = finishers[1]
+        return spec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,14 +525,24 @@ def _leaf_converter(leaf):
     return None
 
 
-def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value, has_aux, aux_tree):
-    """Build the function turning the generated code's flat outputs into the user's result."""
+def _as_replayed(spec: Specialization) -> Specialization:
+    """``spec`` with the finisher for results replayed on tracers (they stay tracers)."""
+    return dataclasses.replace(spec, finish=spec.extra["finish_traced"])
+
+
+def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value, has_aux, aux_tree,
+                   convert: bool = True):
+    """Build the function turning the generated code's flat outputs into the user's result.
+
+    ``convert``: give each gradient its argument's type (a float for a Python float); off for
+    results replayed on tracers of an enclosing trace, which must stay tracers.
+    """
     offsets = []  # (start, stop, treedef, converters) per argnum, in flat-output positions
     position = 1 if with_value else 0
     for n in argnums:
         start, stop = call.arg_leaf_ranges[n]
         arg_tree = flatten(_arg(call, n))[1]
-        converters = [_leaf_converter(leaf) for leaf in call.leaves[start:stop]]
+        converters = [_leaf_converter(leaf) if convert else None for leaf in call.leaves[start:stop]]
         offsets.append((position, position + (stop - start), arg_tree, converters))
         position += stop - start
     aux_start = position
