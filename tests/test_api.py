@@ -846,24 +846,25 @@ def test_trace_prints_one_line_per_node():
 
     graph = td.trace(f, rand(3, 4), rand(3, 4))
     lines = str(graph).splitlines()
-    assert lines[0] == "graph(v0: f64[3,4], v1: f64[3,4]):"
+    assert lines[0] == "graph(v0 x: f64[3,4], v1 y: f64[3,4]):"  # the user's names beside the ids
     assert lines[-1] == "  return v4"
     body = lines[1:-1]
-    pattern = re.compile(r"^  (v\d+) = (\w+)\((.*?)\)  # (\S+)\s+(.*)$")
+    pattern = re.compile(r"^  (v\d+) = (\w+)\((.*?)\)  # (?:(\w+): )?(\S+)\s+(.*)$")
     parsed = [pattern.match(line) for line in body]
     assert all(parsed), body
     assert [m.group(2) for m in parsed] == ["multiply", "sin", "sum"]
     assert [m.group(1) for m in parsed] == ["v2", "v3", "v4"]
     assert parsed[0].group(3) == "v0, v1"
-    assert [m.group(4) for m in parsed] == ["f64[3,4]", "f64[3,4]", "f64[]"]
+    assert [m.group(4) for m in parsed] == ["z", None, None]
+    assert [m.group(5) for m in parsed] == ["f64[3,4]", "f64[3,4]", "f64[]"]
     first = f.__code__.co_firstlineno
-    assert parsed[0].group(5) == f"test_api.py:{first + 1}  z = x * y"
-    assert parsed[2].group(5).startswith(f"test_api.py:{first + 2}")
+    assert parsed[0].group(6) == f"test_api.py:{first + 1}  z = x * y"
+    assert parsed[2].group(6).startswith(f"test_api.py:{first + 2}")
 
 
 def test_trace_shows_float32_and_python_float_inputs():
     out = str(td.trace(lambda x, s: np.sum(x * s), np.ones(2, np.float32), 0.5))
-    assert out.splitlines()[0] == "graph(v0: f32[2], v1: f64[]):"
+    assert out.splitlines()[0] == "graph(v0 x: f32[2], v1 s: f64[]):"
     assert "multiply(v0, v1)" in out
 
 

@@ -63,11 +63,13 @@ SHAPE_KINDS = {
 def _elements(name: str, position: int, low: float, high: float):
     """Values for operand ``position`` of ``name``, away from points where the function has a kink
     (finite differences straddling a kink measure neither side)."""
-    if name in ("maximum", "minimum"):
-        # x on odd multiples of 0.05, y on multiples of 0.1: |x - y| >= 0.05, never a tie
-        offset = 0.05 if position == 0 else 0.0
-        return st.integers(-19, 19).map(lambda k: k / 10 + offset)
-    if name == "abs":
+    if name in ("maximum", "minimum", "fmax", "fmin", "remainder", "fmod"):
+        # x on odd multiples of 0.05, y on multiples of 0.1: |x - y| >= 0.05, never a tie; and
+        # |x - n y| >= 0.05 for every integer n, so x stays away from the jumps of x % y (y != 0)
+        if position == 0:
+            return st.integers(-19, 19).map(lambda k: k / 10 + 0.05)
+        return st.integers(-19, 19).filter(lambda k: k or name not in ("remainder", "fmod")).map(lambda k: k / 10)
+    if name in ("abs", "fabs", "copysign", "hypot", "arctan2"):  # kinks, cuts or poles at 0
         return st.floats(0.05, high) | st.floats(low, -0.05)
     return st.floats(low, high)
 
@@ -104,8 +106,10 @@ def test_binary_broadcasting(kinds):
         low, high = REGISTRY[name].domain
         shapes = [SHAPE_KINDS[k](3, 4) for k in kinds]
         args = [rng.uniform(low, high, s) for s in shapes]
-        if name in ("maximum", "minimum"):  # no ties: x on odd multiples of 0.05, y on multiples of 0.1
-            args = [np.round(args[0] * 10) / 10 + 0.05, np.round(args[1] * 10) / 10]
+        if name in ("maximum", "minimum", "fmax", "fmin", "remainder", "fmod"):
+            # no ties, no jumps of x % y: x on odd multiples of 0.05, y on non-zero multiples of 0.1
+            y = np.round(args[1] * 10) / 10
+            args = [np.round(args[0] * 10) / 10 + 0.05, np.where(y == 0, 0.1, y)]
         for dtype in DTYPES:
             typed, argnums = [a.astype(dtype) for a in args], _diff_argnums(REGISTRY[name], 2)
             check_grads(lambda *xs: ufunc(*xs), *typed, argnums=argnums)

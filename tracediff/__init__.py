@@ -1,6 +1,7 @@
 """tracediff: a tracing-to-code automatic differentiation compiler for NumPy."""
 from . import testing
 from .api import grad, trace, value_and_grad, vjp
+from .export import ExportError, export
 from .errors import (
     EscapedTracerError,
     GuardFailed,
@@ -14,12 +15,15 @@ from .errors import (
 from .primitives import defvjp, primitive
 from .pytree import register_pytree_node
 from .tracing import detach, no_grad, stop_gradient
+from .transforms import custom_vjp, elementwise_grad, hessian, hvp, jacobian, jvp
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "trace", "stop_gradient", "detach", "no_grad",
+    "grad", "value_and_grad", "vjp", "trace", "jacobian", "hessian", "hvp", "jvp",
+    "elementwise_grad", "custom_vjp", "stop_gradient", "detach", "no_grad",
     "primitive", "defvjp", "register_pytree_node", "testing",
     "TracediffError", "NonScalarOutputError", "NonDifferentiableError", "MissingRuleError",
     "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed",
 ]
+__all__ += ["export", "ExportError"]  # standalone modules (export.py)

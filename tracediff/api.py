@@ -29,6 +29,7 @@ from .captures import Captures
 from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, user_location
 from .ir import Graph, Literal, Var
 from .pytree import flatten, leaf_paths, unflatten
+from .primitives.core import stop_gradient_p
 from .primitives.random import TracedGenerator, recording_numpy_random
 from .tracing import Trace, Tracer, bind, recording
 
@@ -349,8 +350,10 @@ class GradFunction(_Compiled):
         outputs += [_as_operand(a) for a in aux_leaves]
         graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, outputs))
         name = _fun_name(self.fun)
+        output_names = (["value"] * self.with_value + [f"g_{v.name or 'arg'}" for v in call.diff_vars]
+                        + ["aux"] * len(aux_leaves))  # for outputs the user's code left unnamed
         fn = codegen.FunctionSpec(f"{self.kind}_{_identifier(name)}", graph.inputs, graph.nodes,
-                                  graph.outputs, call.dynamic_names)
+                                  graph.outputs, call.dynamic_names, output_names)
         module = codegen.generate([fn], f"{self.kind} of {name}")
         finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,
                                     convert) for convert in (True, False)]
@@ -390,12 +393,28 @@ class _VJPFunction(_Compiled):
         bwd = codegen.FunctionSpec(f"backward_{name}", residuals + ct_vars, bwd_nodes,
                                    graph.outputs[len(out_leaves):], [None] * len(residuals) + ct_names)
         module = codegen.generate([fwd, bwd], f"vjp of {_fun_name(self.fun)}")
-        finish = _grad_finisher(call, tuple(range(len(call.arg_leaf_ranges))), tuple(range(len(call.arg_leaf_ranges))),
-                                False, False, None)
+        every = tuple(range(len(call.arg_leaf_ranges)))
+        finish, finish_traced = (_grad_finisher(call, every, every, False, False, None, convert)
+                                 for convert in (True, False))
         spec = Specialization(module, graph, module.function(fwd.name), finish)
         spec.extra.update(backward=module.function(bwd.name), n_out=len(out_leaves), out_tree=out_tree,
-                          ct_shapes=[(v.shape, v.dtype) for v in ct_vars])
+                          ct_shapes=[(v.shape, v.dtype) for v in ct_vars], finish_traced=finish_traced)
         return spec
+
+    def traced(self, primals: tuple):
+        """vjp inside an enclosing trace: the output is traced directly, and the pullback
+        replays the vjp graph (its forward part merges with the traced one as it is recorded)."""
+        leaves, treedef = flatten((primals, {}))
+        dynamic = [leaf for leaf in leaves if is_dynamic(leaf)]
+        concrete = unflatten(treedef, [x._value if isinstance(x, Tracer) else x for x in leaves])
+        spec = self._build(*concrete)
+        out = self.fun(*primals)
+
+        def pullback(cotangent):
+            flat = interpret(spec.graph, [*dynamic, *flatten(cotangent)[0]])
+            return spec.extra["finish_traced"](flat[spec.extra["n_out"]:])
+
+        return out, pullback
 
 
 def split_forward_backward(graph: Graph, n_out: int, ct_vars: list):
@@ -452,10 +471,10 @@ def vjp(fun: Callable, *primals) -> tuple[Any, Callable]:
             pass
     if len(compiled._argnums) != len(primals):
         compiled = _VJPFunction(fun, argnums=tuple(range(len(primals))))
+    if any(isinstance(leaf, Tracer) for leaf in flatten(primals)[0]):
+        return compiled.traced(primals)
     spec, flat = compiled._call(primals, {})
     n_out = spec.extra["n_out"]
-    if isinstance(flat, list):  # replayed on tracers: no split into two functions
-        raise NotImplementedError("td.vjp inside a traced function is not supported yet; use td.grad")
     out_leaves, residuals = flat[:n_out], flat[n_out:]
     out = unflatten(spec.extra["out_tree"], out_leaves)
 
@@ -593,7 +612,10 @@ def interpret(graph: Graph, args: Sequence) -> list:
         if node.primitive.name == "guard":
             _replay_guard(values[0], node.params)
             continue
-        env[node.out.id] = bind(node.primitive, values, node.params)
+        result = bind(node.primitive, values, node.params)
+        if node.out.stopped and isinstance(result, Tracer) and result.requires_grad:
+            result = stop_gradient_p.bind(result)  # constant in the graph: constant here too
+        env[node.out.id] = result
     return [read(v) for v in graph.outputs]
 
 
@@ -649,7 +671,7 @@ def trace(fun: Callable, *args, **kwargs) -> Graph:
 
     >>> import tracediff as td
     >>> print(td.trace(lambda x: x ** 2 + 1, 1.0))  # doctest: +ELLIPSIS
-    graph(v0: f64[]):
+    graph(v0 x: f64[]):
       v1 = power(v0, 2)  # f64[]...
       v2 = add(v1, 1)  # f64[]...
       return v2

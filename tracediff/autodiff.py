@@ -39,6 +39,8 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     ``cotangents`` are the cotangents of ``outputs`` (Tracers or constants).
     """
     forward_nodes = list(trace.nodes)
+    first_backward_id = len(trace.tracers)  # vars from here on are made by the backward pass
+    wanted = {v.id for v in wrt}
     ct: dict[int, object] = {}
     constants: dict[int, Tracer] = {}
     for out, g in zip(outputs, cotangents):
@@ -47,9 +49,12 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     for node in reversed(forward_nodes):
         if node.out is None or node.out.id not in ct:
             continue
-        g = ct.pop(node.out.id)
-        if isinstance(g, Tracer) and node.out.name and g._var.name is None:
-            g._var.name = f"g_{node.out.name}"  # the cotangent of a named value is complete here
+        # A requested cotangent is read at the end; the rest are dropped once passed on.
+        g = ct[node.out.id] if node.out.id in wanted else ct.pop(node.out.id)
+        if isinstance(g, Tracer) and g._var.id >= first_backward_id and g._var.grad_of is None:
+            g._var.grad_of = node.out  # the cotangent of this value is complete here
+            if node.out.name and g._var.name is None:
+                g._var.name = f"g_{node.out.name}"
         args = [trace.tracers[v.id] if isinstance(v, Var) else _operand(trace, v.value, constants)
                 for v in node.inputs]
         trace.backward_of = node
@@ -67,8 +72,10 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
             trace.backward_of = None
     grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
     for g, v in zip(grads, wrt):
-        if v.name:  # what is returned for an argument reads best under the argument's name
-            g._var.name = f"g_{v.name}"
+        if g._var.id >= first_backward_id:  # returned for an argument: named after it
+            g._var.grad_of = v
+            if v.name:
+                g._var.name = f"g_{v.name}"
     return grads
 
 

@@ -1,26 +1,53 @@
 """Code generation: IR -> Python AST -> source (astor) -> compiled function.
 
-Each statement is built as an AST and rendered with astor; the generator lays the statements
-out with comments that say which line of the user's code each block comes from.
+Each node becomes an AST statement whose variables are placeholders; then the generator
+
+* folds single-use temporaries into the one expression that uses them, within the block of one
+  user statement (``g_w = X.T @ g_residual`` rather than ``v6 = X.T`` and ``g_w = v6 @ ...``),
+* chooses names: the user's names for values (``residual``), ``g_<name>`` for their cotangents,
+  ``t1``, ``t2``, ... for the other temporaries; names are ASCII identifiers made from the user's
+  text, never that text itself, and never shadow a name the code uses (``np``, ``int``, ``_c0``),
+* writes each block under a comment naming the user's line (``# model.py:12  z = x @ w + b``;
+  in the backward pass ``# grad of: z = x @ w + b   (model.py:12)``),
+* renders each statement with astor, compiles the module, and registers its source so that
+  tracebacks, ``inspect`` and ``pdb`` show it. With ``TRACEDIFF_DUMP_DIR`` set, every module is
+  also written to a file in that folder and compiled from it.
+
+Arrays the user's code read from outside its arguments are module globals ``_c0``, ``_c1``, ...
+holding the user's array (by reference); a comment at the top shows small ones by value.
 """
 from __future__ import annotations
 
 import ast
+import copy
+import functools
+import hashlib
+import io
 import itertools
 import keyword
 import linecache
 import os
 import re
+import sys
+import tokenize
+import types
+import warnings
 from dataclasses import dataclass, field
 
 import astor
 import numpy as np
 
 from .errors import GuardFailed
-from .ir import Literal, Node, Var, type_str
-from .primitives.core import py_literal
+from .ir import Literal, Node, Var, printable, type_str
+from .primitives.core import np_attr, py_literal
 
 _module_counter = itertools.count(1)
+
+DUMP_DIR_VARIABLE = "TRACEDIFF_DUMP_DIR"
+_PLACEHOLDER = "\x00"  # a var's name until names are chosen: no identifier can start with it
+_INLINE_WIDTH = 80  # a statement grows by folding temporaries into it up to this many characters
+_SMALL_CONSTANT = 16  # arrays of at most this many elements are shown (and exported) by value
+_RESERVED = frozenset({"np", "GuardFailed"}) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
 
 @dataclass
@@ -32,6 +59,7 @@ class FunctionSpec:
     nodes: list  # Node
     outputs: list  # Var or Literal
     param_names: list = field(default_factory=list)  # readable names for params, same order
+    output_names: list = field(default_factory=list)  # names for outputs the user's code left unnamed
 
 
 @dataclass
@@ -40,17 +68,26 @@ class GeneratedModule:
     filename: str
     namespace: dict
     guards: list  # Node, in the order of their guard index
+    title: str = ""
+    functions: str = ""  # the source of the functions alone (what export reuses)
+    constants: dict = field(default_factory=dict)  # _c0 -> the array, in order
+    callables: dict = field(default_factory=dict)  # _fn_name -> a user primitive's function
+    modules: dict = field(default_factory=dict)  # name -> a module besides NumPy (scipy)
 
     def function(self, name: str):
         return self.namespace[name]
 
 
 def safe_identifier(text: str, taken: set) -> str:
-    """A valid Python name derived from ``text`` that is not in ``taken`` (which it joins)."""
-    name = re.sub(r"\W+", "_", text, flags=re.ASCII).strip("_") or "v"
+    """A valid Python name derived from ``text`` that is not in ``taken`` (which it joins).
+
+    Only ASCII letters, digits and ``_`` of ``text`` survive (``p['a-b']`` gives ``p_a_b``), so no
+    text of the user's can reach the generated code as anything but a plain name.
+    """
+    name = re.sub(r"_{2,}", "_", re.sub(r"\W+", "_", text, flags=re.ASCII)).strip("_") or "v"
     if name[0].isdigit():
         name = "_" + name
-    if keyword.iskeyword(name) or name in ("np", "GuardFailed") or name.startswith("_c"):
+    if name in _RESERVED:
         name += "_"
     candidate, n = name, 1
     while candidate in taken:
@@ -60,121 +97,547 @@ def safe_identifier(text: str, taken: set) -> str:
     return candidate
 
 
-class _Renderer:
-    def __init__(self, namespace: dict, guards: list):
-        self.namespace = namespace
-        self.guards = guards
-        self.names: dict[int, str] = {}
-        self.constants: dict[int, str] = {}
-        self.functions: dict[int, str] = {}
-        self.taken: set = set()
+def signature_comment(params: list, names: list) -> str:
+    return ", ".join(f"{n}: {type_str(v.shape, v.dtype)}" for v, n in zip(params, names))
 
-    def name_of(self, v) -> ast.expr:
-        if isinstance(v, Literal):
-            return self.literal(v.value)
-        return ast.Name(id=self.names[v.id])
+
+# ---------------------------------------------------------------------------------------------
+# Where a node came from: the user's statement, for comments
+
+
+@dataclass(frozen=True)
+class _Where:
+    filename: str  # the base name
+    lineno: int  # the statement's first line
+    text: str  # the statement on one line, without comments
+
+
+def _where(node: Node) -> _Where | None:
+    loc = node.loc if node.backward_of is None else node.backward_of.loc
+    if loc is None:
+        return None
+    lineno, text = _statement(loc.filename, loc.lineno, len(linecache.getlines(loc.filename)))
+    if text is None:
+        lineno, text = loc.lineno, loc.text
+    return _Where(os.path.basename(loc.filename), lineno, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement(filename: str, lineno: int, n_lines: int) -> tuple:
+    """(first line, text) of the innermost statement of ``filename`` holding line ``lineno``
+    (a compound statement's header only), or (None, None) when the source cannot be read.
+    (``n_lines`` is part of the cache key: an edited file is read again.)"""
+    index = _statement_index(filename, tuple(linecache.getlines(filename)))
+    if index is None:
+        return None, None
+    lines, stmts = index
+    stmt = _innermost(stmts, lineno)
+    if stmt is None:
+        return None, None
+    end = stmt.end_lineno
+    body = getattr(stmt, "body", None)
+    if isinstance(body, list) and body and isinstance(body[0], ast.stmt) and body[0].lineno > stmt.lineno:
+        first = min([body[0].lineno] + [d.lineno for d in getattr(body[0], "decorator_list", [])])
+        end = max(stmt.lineno, first - 1)  # the header of if / for / while / with / def
+        while end > stmt.lineno and (not lines[end - 1].strip() or lines[end - 1].strip().startswith("#")):
+            end -= 1
+    return stmt.lineno, _one_line(lines[stmt.lineno - 1:end])
+
+
+@functools.lru_cache(maxsize=64)
+def _statement_index(filename: str, lines: tuple):
+    if not lines:
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    return lines, tree.body
+
+
+def _innermost(stmts: list, lineno: int):
+    for stmt in stmts:
+        if stmt.lineno <= lineno <= (stmt.end_lineno or stmt.lineno):
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                children = getattr(stmt, name, None)
+                if isinstance(children, list):
+                    inner = [getattr(c, "body", None) if not isinstance(c, ast.stmt) else [c] for c in children]
+                    found = _innermost([s for group in inner if group for s in group], lineno)
+                    if found is not None:
+                        return found
+            return stmt
+    return None
+
+
+def _one_line(lines: list) -> str:
+    """The statement's text with its comments dropped and its lines joined."""
+    text = "".join(lines)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        tokens = []
+    if tokens:
+        rows = text.splitlines(True)
+        for t in reversed(tokens):  # cut each comment out of its row
+            (r, c), (_, c_end) = t.start, t.end
+            rows[r - 1] = rows[r - 1][:c] + rows[r - 1][c_end:]
+        text = "".join(rows)
+    parts = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = ""
+    for part in parts:
+        if joined and not joined.endswith(("(", "[", "{")) and not part.startswith((")", "]", "}")):
+            joined += " "
+        joined += part
+    joined = joined.replace("\\ ", "")  # explicit line continuations
+    return joined
+
+
+def _comment(text: str, width: int = 200) -> str:
+    text = printable(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _header(where: _Where | None, backward: bool) -> str | None:
+    if where is None:
+        return None
+    place = f"{where.filename}:{where.lineno}"
+    if backward:
+        return _comment(f"# grad of: {where.text}   ({place})" if where.text else f"# grad of: {place}")
+    return _comment(f"# {place}  {where.text}".rstrip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements
+
+
+class _Guard:
+    """A path check: ``if <test>: raise GuardFailed(index, <value>)``."""
+
+    def __init__(self, index: int, test: ast.expr, negate: bool, value: ast.expr):
+        self.index, self.test, self.negate, self.value = index, test, negate, value
+
+    def exprs(self):
+        return [self.test, self.value]
+
+    def render(self) -> list[str]:
+        test = _source(self.test)
+        if self.negate:
+            simple = isinstance(self.test, (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.Constant))
+            test = f"not {test}" if simple else f"not ({test})"
+        return [f"if {test}:", f"    raise GuardFailed({self.index}, {_source(self.value)})"]
+
+
+@dataclass
+class _Item:
+    """The code of one node."""
+
+    node: Node
+    stmts: list  # ast.stmt or _Guard
+    block: int  # index of the comment block it belongs to
+    defines: str | None = None  # the placeholder this node assigns with one simple statement
+    inlined: bool = False  # folded into the expression that uses it
+
+
+def _placeholder(var: Var) -> str:
+    return f"{_PLACEHOLDER}{var.id}"
+
+
+def _no_negative_constants(tree):
+    """astor writes Constant(-2.0) ** 2 as ``-2.0 ** 2`` (that is -4): write negative numbers as
+    unary minus, which astor parenthesizes."""
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            values = value if isinstance(value, list) else [value]
+            for i, child in enumerate(values):
+                if (isinstance(child, ast.Constant) and isinstance(child.value, (int, float, complex))
+                        and not isinstance(child.value, bool) and _is_negative(child.value)):
+                    fixed = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-child.value))
+                    if isinstance(value, list):
+                        value[i] = fixed
+                    else:
+                        setattr(parent, name, fixed)
+    return tree
+
+
+def _is_negative(v) -> bool:
+    return (v.real < 0) if isinstance(v, complex) else v < 0
+
+
+def _source(node) -> str:
+    lines = astor.to_source(_no_negative_constants(node)).rstrip("\n").split("\n")
+    text = "\n".join(line.rstrip() for line in lines)
+    if isinstance(node, ast.expr) and text.startswith("(") and text.endswith(")"):
+        try:  # astor parenthesizes a lone expression: drop them when they are its own
+            if ast.dump(ast.parse(text[1:-1], mode="eval").body) == ast.dump(ast.parse(text, mode="eval").body):
+                text = text[1:-1]
+        except SyntaxError:
+            pass
+    return text
+
+
+def _flat(node) -> str:
+    """A statement on one line, to measure it."""
+    source = astor.to_source(_no_negative_constants(copy.deepcopy(node)), pretty_source="".join)
+    return source.strip()
+
+
+class _Module:
+    """What the functions of one generated module share: constants, user functions, guards."""
+
+    def __init__(self):
+        self.constants: dict = {}  # id(array) -> name
+        self.arrays: dict = {}  # name -> array
+        self.callables: dict = {}  # id(function) -> name
+        self.functions: dict = {}  # name -> function
+        self.guards: list = []
+        self.modules: dict = {}  # name -> module other than NumPy the code uses (a primitive's namespace)
+        self.names: dict = {}  # var id -> its name, shared by the functions (residuals keep theirs)
+        self.temps = itertools.count(1)
 
     def literal(self, value) -> ast.expr:
         if isinstance(value, np.ndarray):
             if id(value) not in self.constants:
                 name = f"_c{len(self.constants)}"
                 self.constants[id(value)] = name
-                self.namespace[name] = value  # by reference: in-place changes by the user are seen
+                self.arrays[name] = value  # by reference: in-place changes by the user are seen
             return ast.Name(id=self.constants[id(value)])
         return py_literal(value)
 
-    def bind_name(self, var: Var, hint: str | None = None) -> ast.Name:
-        name = safe_identifier(hint or var.name or f"v{len(self.names)}", self.taken)
-        self.names[var.id] = name
-        return ast.Name(id=name)
+    def function_name(self, function, hint: str) -> str:
+        if id(function) not in self.callables:
+            name = safe_identifier(f"_fn_{hint}", set(self.functions))
+            self.callables[id(function)] = name
+            self.functions[name] = function
+        return self.callables[id(function)]
 
-    def statements(self, node: Node) -> list:
-        args = [self.name_of(v) for v in node.inputs]
+    def operand(self, v) -> ast.expr:
+        return self.literal(v.value) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
+
+    def statements(self, node: Node) -> tuple:
+        """(statements, the placeholder assigned by a single simple statement or None)."""
+        args = [self.operand(v) for v in node.inputs]
         prim = node.primitive
+        self.modules.update(getattr(prim, "namespace", None) or {})  # e.g. {"scipy": scipy}
         if prim.name == "guard":
-            return [self._guard(node, args[0])]
+            return [self._guard(node)], None
         params = node.params
         if hasattr(prim, "function"):  # a user primitive: its function lives in the namespace
             params = {**params, "_function_name": self.function_name(prim.function, prim.name)}
         if node.out is None:  # run for its effect only
-            return [ast.Expr(prim.emit(args, **params))]
-        target = self.bind_name(node.out)
+            return [ast.Expr(prim.emit(args, **params))], None
+        target = ast.Name(id=_placeholder(node.out), ctx=ast.Store())
         if prim.emit_statements is not None:
-            return prim.emit_statements(target, args, **params)
-        return [ast.Assign(targets=[target], value=prim.emit(args, **params))]
+            return prim.emit_statements(target, args, **params), None
+        return [ast.Assign(targets=[target], value=prim.emit(args, **params))], target.id
 
-    def function_name(self, function, hint: str) -> str:
-        if id(function) not in self.functions:
-            name = safe_identifier(f"_fn_{hint}", self.taken)
-            self.functions[id(function)] = name
-            self.namespace[name] = function
-        return self.functions[id(function)]
-
-    def _guard(self, node: Node, value: ast.expr) -> ast.stmt:
+    def _guard(self, node: Node) -> _Guard:
         index = len(self.guards)
         self.guards.append(node)
         kind, expected = node.params["kind"], node.params["expected"]
-        if kind == "bool":
-            test = value if not expected else ast.UnaryOp(op=ast.Not(), operand=value)
+        value = self.operand(node.inputs[0])
+        if kind == "bool":  # the value reported is the one the check saw
+            return _Guard(index, value, bool(expected), ast.Constant(value=not expected))
+        # the same conversion the trace made: int(2.5) == 2 must hold for 2.7 too
+        if kind == "value":
+            converted = ast.Call(func=ast.Attribute(value=value, attr="tolist"), args=[], keywords=[])
         else:
-            # the same conversion the trace made: int(2.5) == 2 must hold for 2.7 too
-            convert = ast.Attribute(value=value, attr="tolist") if kind == "value" else ast.Name(id=kind)
-            converted = ast.Call(func=convert, args=[] if kind == "value" else [value], keywords=[])
-            test = ast.Compare(left=converted, ops=[ast.NotEq()], comparators=[py_literal(expected)])
-        fail = ast.Raise(exc=ast.Call(func=ast.Name(id="GuardFailed"), args=[ast.Constant(index), value], keywords=[]))
-        return ast.If(test=test, body=[fail], orelse=[])
+            converted = ast.Call(func=ast.Name(id=kind), args=[value], keywords=[])
+        test = ast.Compare(left=converted, ops=[ast.NotEq()], comparators=[py_literal(expected)])
+        return _Guard(index, test, False, self.operand(node.inputs[0]))
 
 
-def _render(stmt: ast.stmt) -> list[str]:
-    return astor.to_source(stmt).rstrip("\n").split("\n")
+def _walk(stmt):
+    for expr in (stmt.exprs() if isinstance(stmt, _Guard) else [stmt]):
+        yield from ast.walk(expr)
 
 
-def _location_comment(node: Node) -> str | None:
-    loc = node.loc
-    if loc is None:
-        return None
-    return f"# {os.path.basename(loc.filename)}:{loc.lineno}  {loc.text}".rstrip()
+def _loads(stmt) -> list:
+    return [n for n in _walk(stmt) if isinstance(n, ast.Name) and n.id.startswith(_PLACEHOLDER)
+            and not isinstance(getattr(n, "ctx", None), ast.Store)]
 
 
-def _function_lines(spec: FunctionSpec, renderer: _Renderer) -> list[str]:
-    params = [renderer.bind_name(v, hint).id for v, hint in
-              itertools.zip_longest(spec.params, spec.param_names)]
-    lines = [f"def {spec.name}({', '.join(params)}):"]
-    last_comment = None
-    in_backward = False
+def _substitute(stmt, name: str, expr: ast.expr):
+    """Replace the one load of ``name`` in ``stmt`` by ``expr`` (in place)."""
+    for parent in list(_walk(stmt)) + ([stmt] if isinstance(stmt, _Guard) else []):
+        for field_name, value in (vars(parent).items() if isinstance(parent, _Guard) else ast.iter_fields(parent)):
+            values = value if isinstance(value, list) else [value]
+            for i, child in enumerate(values):
+                if isinstance(child, ast.Name) and child.id == name and not isinstance(getattr(child, "ctx", None), ast.Store):
+                    if isinstance(value, list):
+                        value[i] = expr
+                    else:
+                        setattr(parent, field_name, expr)
+                    return
+
+
+def _function(spec: FunctionSpec, module: _Module) -> list[str]:
+    items: list[_Item] = []
+    headers: list = []  # (comment or None, in the backward pass) per block
+    key, backward_seen = object(), False
     for node in spec.nodes:
-        if node.backward_of is not None:
-            comment = _location_comment(node.backward_of)
-            comment = comment and comment.replace("# ", "# grad of: ", 1)
-            if not in_backward:
-                lines.append("    # --- backward pass ---")
-                in_backward = True
+        backward = node.backward_of is not None
+        backward_seen = backward_seen or backward
+        where = _where(node)
+        if where is not None:
+            new_key, header = (backward, where), _header(where, backward)
+        elif backward_seen:  # zeros and copies tracediff adds after the backward pass
+            new_key, header = "results", "# results"
+        else:  # a node with no line of the user's stays in its block
+            new_key, header = (key if headers else None), None
+        if new_key != key or not headers:
+            headers.append((header, backward_seen))
+            key = new_key
+        stmts, defines = module.statements(node)
+        items.append(_Item(node, stmts, len(headers) - 1, defines))
+    returned = [v if isinstance(v, Var) else module.literal(v.value) for v in spec.outputs]
+    _fold_temporaries(items, spec)
+    names = _choose_names(spec, items, module, [r for r in returned if isinstance(r, ast.expr)])
+    return _lay_out(spec, items, headers, names, returned)
+
+
+def _fold_temporaries(items: list, spec: FunctionSpec) -> None:
+    """Fold each temporary used once into the statement that uses it, in the same block, when
+    no effect (a guard, a random draw) lies between and the statement stays short."""
+    outputs = {v.id for v in spec.outputs if isinstance(v, Var)}
+    uses: dict = {}
+    for index, item in enumerate(items):
+        for stmt in item.stmts:
+            for name in _loads(stmt):
+                uses.setdefault(name.id, []).append(index)
+    for v in spec.outputs:
+        if isinstance(v, Var):
+            uses.setdefault(_placeholder(v), []).extend([-1, -1])  # returned: never folded
+    candidates = {}
+    for index, item in enumerate(items):
+        var = item.node.out
+        if (item.defines is not None and not item.node.primitive.effectful and var.name is None
+                and var.id not in outputs and len(uses.get(item.defines, ())) == 1):
+            candidates[item.defines] = index
+    for index, item in enumerate(items):
+        if item.node.primitive.emit_statements is not None or len(item.stmts) != 1:
+            continue
+        stmt = item.stmts[0]
+        for name in [n.id for n in _loads(stmt)]:
+            source = candidates.get(name)
+            if source is None or source >= index or items[source].block != item.block:
+                continue
+            if any(items[k].node.primitive.effectful for k in range(source + 1, index)):
+                continue
+            trial = copy.deepcopy(stmt)
+            _substitute(trial, name, copy.deepcopy(items[source].stmts[0].value))
+            if len(_flat_statement(trial)) > _INLINE_WIDTH:
+                continue
+            _substitute(stmt, name, items[source].stmts[0].value)
+            items[source].inlined = True
+
+
+def _flat_statement(stmt) -> str:
+    if isinstance(stmt, _Guard):
+        text = f"if not ({_flat(stmt.test)}): raise GuardFailed(0, {_flat(stmt.value)})"
+    else:
+        text = _flat(stmt)
+    return re.sub(f"{_PLACEHOLDER}(\\d+)", "vvvvv", text)  # names are not chosen yet: a typical width
+
+
+def _choose_names(spec: FunctionSpec, items: list, module: _Module, returned: list) -> dict:
+    """Placeholder -> name for this function: the user's names first, then cotangents and
+    temporaries, in the order they are defined (so the same graph always gets the same names)."""
+    taken = set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules)
+    for item in items:
+        for stmt in item.stmts:
+            taken.update(n.id for n in _walk(stmt) if isinstance(n, ast.Name) and not n.id.startswith(_PLACEHOLDER))
+    taken.update(n.id for expr in returned for n in ast.walk(expr) if isinstance(n, ast.Name))
+    names: dict = {}
+
+    def give(var: Var, hint: str | None) -> None:
+        key = _placeholder(var)
+        if key in names:
+            return
+        shared = module.names.get(var.id)
+        if shared is not None and shared not in taken:
+            taken.add(shared)
+            names[key] = shared
+        elif hint and re.search(r"[A-Za-z0-9]", hint, flags=re.ASCII):
+            names[key] = safe_identifier(hint, taken)
         else:
-            comment = _location_comment(node)
-        if comment and comment != last_comment:
-            lines.append(f"    {comment}")
-            last_comment = comment
-        for stmt in renderer.statements(node):
-            lines.extend(f"    {line}" for line in _render(stmt))
-    outs = [astor.to_source(ast.Expr(renderer.name_of(v))).strip() for v in spec.outputs]
+            return
+        module.names[var.id] = names[key]
+
+    def cotangent_hint(var: Var) -> str | None:
+        if var.grad_of is None:
+            return var.name
+        forward = names.get(_placeholder(var.grad_of)) or module.names.get(var.grad_of.id)
+        return f"g_{forward}" if forward else var.name
+
+    for var, hint in itertools.zip_longest(spec.params, spec.param_names):
+        give(var, hint or var.name)
+        if _placeholder(var) not in names:
+            names[_placeholder(var)] = module.names[var.id] = safe_identifier("arg", taken)
+    defined = [item.node.out for item in items if item.node.out is not None and not item.inlined]
+    output_hints = {}
+    for v, hint in zip(spec.outputs, spec.output_names):
+        if isinstance(v, Var) and hint and v.id not in output_hints:
+            output_hints[v.id] = hint
+    copies = {item.node.out.id for item in items if item.node.out is not None and item.node.primitive.name == "copy"}
+    for var in defined:  # the user's own names
+        if var.name is not None and var.grad_of is None and var.id not in copies:
+            give(var, var.name)
+    for var in defined:  # cotangents, outputs, temporaries
+        hint = output_hints.get(var.id) if (var.name is None or var.id in copies) else None
+        give(var, hint or cotangent_hint(var))
+        if _placeholder(var) not in names:
+            while True:
+                temp = f"t{next(module.temps)}"
+                if temp not in taken:
+                    break
+            taken.add(temp)
+            names[_placeholder(var)] = temp
+            module.names[var.id] = temp
+    return names
+
+
+def _rename(stmt, names: dict) -> None:
+    for n in _walk(stmt):
+        if isinstance(n, ast.Name) and n.id.startswith(_PLACEHOLDER):
+            n.id = names[n.id]
+
+
+def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, returned: list) -> list[str]:
+    params = [names[_placeholder(v)] for v in spec.params]
+    lines = [f"def {spec.name}({', '.join(params)}):"]
+    block = None
+    for item in items:
+        if item.inlined:
+            continue
+        if item.block != block:
+            header, backward = headers[item.block]
+            if backward and (block is None or not headers[block][1]):
+                lines.append("    # --- backward pass ---")
+            if header is not None:
+                lines.append(f"    {header}")
+            block = item.block
+        for stmt in item.stmts:
+            _rename(stmt, names)
+            rendered = stmt.render() if isinstance(stmt, _Guard) else _source(stmt).split("\n")
+            lines.extend(f"    {line}" for line in rendered)
+    outs = [names[_placeholder(r)] if isinstance(r, Var) else _source(r) for r in returned]
     lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The module
+
+
+def constant_literal(value: np.ndarray) -> ast.expr | None:
+    """``np.array([1.0, 2.0])`` for a small array of numbers; None when it is better by name."""
+    kind, size = value.dtype.kind, value.dtype.itemsize
+    if (value.size > _SMALL_CONSTANT or kind not in "biufc" or (kind == "f" and size > 8)
+            or (kind == "c" and size > 16) or (value.size == 0 and value.ndim != 1)):
+        return None  # long double does not survive a trip through Python floats
+    items = value.tolist() if value.dtype.kind in "bi" else _exact_items(value)
+    kwargs = {} if value.dtype in (np.float64, np.bool_) else {"dtype": value.dtype}
+    node = ast.Call(func=np_attr("array"), args=[py_literal(items)],
+                    keywords=[ast.keyword(arg=k, value=py_literal(v)) for k, v in kwargs.items()])
+    return node
+
+
+def _exact_items(value: np.ndarray):
+    """Nested lists of Python numbers that read back as the same values in ``value``'s dtype."""
+    def item(x):
+        if value.dtype.kind == "c":
+            return complex(float(str(x.real)), float(str(x.imag)))
+        return float(str(x)) if value.dtype.kind == "f" else x.item()
+
+    def nest(a):
+        return [nest(x) for x in a] if a.ndim else item(a[()])
+
+    if value.ndim == 0:
+        return item(value[()])
+    return nest(value)
+
+
+def _constant_comments(arrays: dict) -> list[str]:
+    if not arrays:
+        return []
+    lines = ["# Arrays read from outside the arguments, by reference (values as traced):"]
+    for name, value in arrays.items():
+        literal = constant_literal(value)
+        shown = _source(ast.Assign(targets=[ast.Name(id=name)], value=literal)) if literal is not None else None
+        if shown is not None and "\n" not in shown and len(shown) <= 100:
+            lines.append(f"#   {shown}")
+        else:
+            lines.append(f"#   {name}: {type_str(value.shape, value.dtype)}")
     return lines
 
 
 def generate(functions: list[FunctionSpec], title: str) -> GeneratedModule:
     """Render ``functions`` into one module, compile it and register its source for tracebacks."""
-    namespace: dict = {"np": np, "GuardFailed": GuardFailed}
-    guards: list = []
-    renderer = _Renderer(namespace, guards)
-    lines = [f"# Generated by tracediff: {title}", "import numpy as np", ""]
+    module = _Module()
+    body: list[str] = []
     for spec in functions:
-        lines += ["", *_function_lines(spec, renderer), ""]
-    source = "\n".join(lines).rstrip("\n") + "\n"
-    filename = f"<tracediff-{next(_module_counter)}: {title}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        body += ["", "", *_function(spec, module)]
+    functions_source = "\n".join(body).strip("\n") + "\n"
+    header = [_comment(f"# Generated by tracediff: {title}"), "import numpy as np",
+              *import_lines(module.modules, functions_source)]
+    if module.guards:
+        header.append("# GuardFailed(i, value): the inputs take another path than the traced one")
+    constants = _constant_comments(module.arrays)
+    if constants:
+        header += ["", *constants]
+    source = "\n".join(header) + "\n\n\n" + functions_source
+    namespace: dict = {"np": np, "GuardFailed": GuardFailed, **module.modules, **module.arrays, **module.functions}
+    filename = _dump(source, title) or _register(source, title)
     exec(compile(source, filename, "exec"), namespace)
-    return GeneratedModule(source, filename, namespace, guards)
+    return GeneratedModule(source, filename, namespace, module.guards, title, functions_source,
+                           dict(module.arrays), dict(module.functions), dict(module.modules))
 
 
-def signature_comment(params: list, names: list) -> str:
-    return ", ".join(f"{n}: {type_str(v.shape, v.dtype)}" for v, n in zip(params, names))
+def import_lines(modules: dict, source: str) -> list[str]:
+    """``import scipy.special`` for the modules besides NumPy that ``source`` uses."""
+    lines = []
+    for name, value in sorted(modules.items()):
+        if not isinstance(value, types.ModuleType) or value.__name__.split(".")[0] != name:
+            continue
+        paths = sorted(set(re.findall(rf"(?<![\w.]){re.escape(name)}((?:\.\w+)*)", source)))
+        for path in paths or [""]:
+            parts = f"{name}{path}".split(".")
+            while len(parts) > 1 and ".".join(parts) not in sys.modules:
+                parts.pop()
+            line = f"import {'.'.join(parts)}"
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def _register(source: str, title: str) -> str:
+    """An in-memory file name for ``source``, registered with linecache."""
+    filename = f"<tracediff-{next(_module_counter)}: {printable(title)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return filename
+
+
+def _dump(source: str, title: str) -> str | None:
+    """With TRACEDIFF_DUMP_DIR set: write ``source`` to a file there (named after its title and
+    content) and return its path, so the code is compiled from a real file that tracebacks,
+    pdb and editors can open."""
+    folder = os.environ.get(DUMP_DIR_VARIABLE)
+    if not folder:
+        return None
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    stem = safe_identifier(title.replace("<lambda>", "lambda").replace("<locals>", ""), set())
+    path = os.path.abspath(os.path.join(folder, f"{stem}_{digest}.py"))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not (os.path.exists(path) and open(path, encoding="utf-8").read() == source):
+            temp = f"{path}.{os.getpid()}.tmp"
+            with open(temp, "w", encoding="utf-8") as f:
+                f.write(source)
+            os.replace(temp, path)  # whole or not at all, for readers in other processes
+    except OSError as error:
+        warnings.warn(f"tracediff: cannot write generated code to {DUMP_DIR_VARIABLE}={folder!r}: {error}",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    # Registered too, so tracebacks show it even if the file is removed later.
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    return path

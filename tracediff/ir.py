@@ -1,8 +1,11 @@
 """The intermediate representation: a graph of primitive applications over typed variables.
 
-A ``Graph`` prints almost like Python, one line per node::
+A ``Graph`` prints almost like Python, one line per node; the comment gives the value's name in
+the user's code (when one is known), its type and the line that made it::
 
-    v2 = multiply(v0, v1)  # f64[3,4]   model.py:12  z = x * w
+    v2 = multiply(v0, v1)  # z: f64[3,4]   model.py:12  z = x * w
+
+``graph.to_dot()`` draws it (see dot.py).
 """
 from __future__ import annotations
 
@@ -15,14 +18,18 @@ import numpy as np
 class Var:
     """A value of the graph: its shape and dtype are fixed for one specialization."""
 
-    __slots__ = ("id", "shape", "dtype", "requires_grad", "name")
+    __slots__ = ("id", "shape", "dtype", "requires_grad", "stopped", "name", "grad_of")
 
     def __init__(self, id: int, shape: tuple, dtype: np.dtype, requires_grad: bool = False):
         self.id = id
         self.shape = shape
         self.dtype = dtype
         self.requires_grad = requires_grad  # depends on a differentiated input through rules
+        # Made without a gradient although one flowed into its inputs (stop_gradient, no_grad):
+        # replaying the graph into another trace must keep it a constant there too.
+        self.stopped = False
         self.name: str | None = None  # a name hint recovered from the user's code, if any
+        self.grad_of: Var | None = None  # for a cotangent: the value it is the gradient of
 
     def __repr__(self) -> str:
         return f"v{self.id}"
@@ -37,6 +44,14 @@ def type_str(shape: tuple, dtype: np.dtype) -> str:
     kind = {"f": "f", "i": "i", "u": "u", "b": "bool", "c": "c"}.get(dtype.kind, dtype.kind)
     bits = "" if kind == "bool" else str(dtype.itemsize * 8)
     return f"{kind}{bits}[{','.join(map(str, shape))}]"
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal or a parser would act on: control characters,
+    line and paragraph separators are written as escapes (for comments, labels and messages)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Literal:
@@ -120,10 +135,16 @@ class Node:
         args += [f"{k}={_param_repr(v)}" for k, v in self.params.items()]
         call = f"{self.primitive.name}({', '.join(args)})"
         line = f"{self.out!r} = {call}" if self.out is not None else call
-        notes = [self.out.type_str] if self.out is not None else []
+        notes = [_typed(self.out)] if self.out is not None else []
         if self.loc is not None:
             notes.append(f"{self.loc}  {self.loc.text}".rstrip())
-        return f"{line}  # {'   '.join(notes)}" if notes else line
+        return printable(f"{line}  # {'   '.join(notes)}" if notes else line)
+
+
+def _typed(var: Var, name: str | None = None) -> str:
+    """``z: f64[3]`` for a var the user's code names, ``f64[3]`` otherwise."""
+    name = name or var.name
+    return f"{name}: {var.type_str}" if name else var.type_str
 
 
 def _param_repr(v) -> str:
@@ -136,7 +157,8 @@ def _param_repr(v) -> str:
 class Graph:
     """A traced function: input variables, nodes in execution order and outputs.
 
-    ``str(graph)`` prints one line per node.
+    ``str(graph)`` prints one line per node; ``graph.to_dot()`` is a Graphviz picture of it and
+    ``graph.render("graph.png")`` draws that picture (with the optional ``graphviz`` package).
     """
 
     inputs: list
@@ -145,10 +167,26 @@ class Graph:
     input_names: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        ins = ", ".join(f"{v!r}: {v.type_str}" for v in self.inputs)
-        lines = [f"graph({ins}):"]
+        names = list(self.input_names) + [None] * (len(self.inputs) - len(self.input_names))
+        ins = ", ".join(f"{v!r} {_typed(v, name)}" if (name or v.name) else f"{v!r}: {v.type_str}"
+                        for v, name in zip(self.inputs, names))
+        lines = [printable(f"graph({ins}):")]
         lines += [f"  {node}" for node in self.nodes]
         lines.append(f"  return {', '.join(repr(o) for o in self.outputs)}")
         return "\n".join(lines)
 
     __repr__ = __str__
+
+    def to_dot(self, title: str | None = None) -> str:
+        """The graph in Graphviz's DOT language: inputs (leaves), intermediates and outputs are
+        drawn differently, the backward pass (if any) in a box of its own."""
+        from .dot import to_dot
+
+        return to_dot(self, title)
+
+    def render(self, path, title: str | None = None) -> str:
+        """Draw the graph into ``path`` (its suffix picks the format: .png, .svg, .pdf); needs the
+        ``graphviz`` Python package and Graphviz's ``dot`` program. Returns the path written."""
+        from .dot import render
+
+        return render(self, path, title)

@@ -25,7 +25,8 @@ def fresh_outputs(graph: Graph) -> Graph:
         if v.id in input_ids:
             return True
         node = producer.get(v.id)
-        return node is not None and node.primitive.is_view and may_alias(node.inputs[0])
+        shares = node is not None and (node.primitive.is_view or node.primitive.returns_input)
+        return shares and may_alias(node.inputs[0])
 
     next_id = max([v.id for v in graph.inputs] + [n.out.id for n in graph.nodes if n.out is not None],
                   default=-1) + 1

@@ -51,16 +51,21 @@ def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: f
 
 
 def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: float | None = None,
-                atol: float | None = None, seed: int = 0) -> None:
+                atol: float | None = None, seed: int = 0, order: int = 1) -> None:
     """Check tracediff's gradient of ``fun`` against central finite differences.
 
     A non-scalar output is checked through a random projection (a vector-Jacobian product).
     Raises AssertionError naming the argument and its worst entries. Tolerances default to the
-    argument's dtype (float32 looser than float64).
+    argument's dtype (float32 looser than float64). ``order=2`` also checks the derivative of
+    the (projected) gradient against finite differences of the gradient, and so on.
     """
     from .api import vjp
 
     argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if order > 1:
+        check_grads(fun, *args, argnums=argnums, rtol=rtol, atol=atol, seed=seed, order=order - 1)
+        _check_higher_order(fun, args, argnums, rtol, atol, seed, order)
+        return
     out, pullback = vjp(lambda *diff: fun(*_merge(args, argnums, diff)), *[args[n] for n in argnums])
     rng = np.random.default_rng(seed)
     out_leaves, out_tree = flatten(out)
@@ -82,6 +87,26 @@ def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: fl
             bad = err > a * scale + r * np.abs(num)
             if np.any(bad) or g.shape != num.shape:
                 raise AssertionError(_report(fun, n, path, g, num, err))
+
+
+def _check_higher_order(fun, args, argnums, rtol, atol, seed, order):
+    """The derivative of order ``order``: check the derivative of a random projection of the
+    gradient of order ``order - 1`` (itself checked already)."""
+    from .api import vjp
+
+    rng = np.random.default_rng(seed + order)
+
+    def projected_gradient(*diff):
+        merged = _merge(args, argnums, diff)
+        out, pullback = vjp(lambda *d: fun(*_merge(merged, argnums, d)), *diff)
+        ct = rng_out if np.ndim(out) else 1.0
+        return sum(np.sum(g * w) for g, w in zip(pullback(ct), weights))
+
+    diff_args = [args[n] for n in argnums]
+    rng_out = rng.standard_normal(np.shape(fun(*[_copy_arrays(a) for a in args])))
+    weights = [rng.standard_normal(np.shape(a)) for a in diff_args]
+    check_grads(projected_gradient, *diff_args, argnums=tuple(range(len(argnums))), rtol=rtol, atol=atol,
+                seed=seed, order=order - 1)
 
 
 def _copy_arrays(tree):

@@ -43,21 +43,33 @@ def current_trace() -> "Trace | None":
 def recording(trace: "Trace", captures):
     """Run the user's function as ``trace``: watch the user's frames (only while tracing).
 
-    When a user frame returns, its locals that hold tracers give their names to the values;
-    when one starts, ``captures`` sees which globals it can read.
+    A user frame's locals that hold tracers give their names to the values when the frame
+    returns, and also each time it calls something (an operator, a NumPy function, a helper):
+    by then the statements before have bound their results, so a value bound mid-function or
+    rebound later (``x = x + 1`` in a loop) still gets the name it had. (A profile hook, not a
+    line tracer: debuggers and coverage keep ``sys.settrace``.) When a user frame starts,
+    ``captures`` sees which globals it can read.
     """
     from .errors import _is_internal
 
     previous = sys.getprofile()
 
+    def name_values(frame):
+        for name, value in frame.f_locals.items():
+            if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
+                value._var.name = name
+
     def profile(frame, event, arg):
-        if event in ("call", "return") and not _is_internal(frame.f_code.co_filename):
+        if event in ("call", "return"):
+            if not _is_internal(frame.f_code.co_filename):
+                if event == "call":
+                    captures.on_call(frame)
+                else:
+                    name_values(frame)
             if event == "call":
-                captures.on_call(frame)
-            else:
-                for name, value in frame.f_locals.items():
-                    if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
-                        value._var.name = name
+                caller = frame.f_back
+                if caller is not None and not _is_internal(caller.f_code.co_filename):
+                    name_values(caller)
         if previous is not None:
             previous(frame, event, arg)
 
@@ -125,6 +137,8 @@ class Trace:
                 if known is not None:
                     return Tracer(self, known, self.tracers[known.id]._value)
         tracer = None if value is None else self._new_tracer(value, requires_grad)
+        if tracer is not None and not requires_grad and tracer._var.dtype.kind in "fc":
+            tracer._var.stopped = any(isinstance(a, Tracer) and a.requires_grad for a in args)
         if key is not None:
             self._computed[key] = tracer._var
         out = None if tracer is None else tracer._var

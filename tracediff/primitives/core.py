@@ -38,6 +38,7 @@ class Primitive:
         self.domain = domain
         self.alias = False  # True: the output is the input (codegen writes no statement)
         self.is_view = False  # True: NumPy would return a view (matters for __setitem__)
+        self.returns_input = False  # True: the output is the input object itself
         self.rule_for = None  # for variadic primitives: i -> the rule of operand i
         self.elementwise = False  # True: operands broadcast against each other (ufuncs, where)
         self.effectful = False  # True: run for an effect (a guard, a random draw): never merged or dropped
@@ -154,8 +155,10 @@ def _check_guard(x, kind, expected):
 guard_p = Primitive("guard", _check_guard, differentiable=False)
 guard_p.effectful = True
 
-stop_gradient_p = Primitive("stop_gradient", lambda x: x, differentiable=False)
-stop_gradient_p.alias = True  # codegen writes no statement: the output is the input
+# Written as a plain assignment, and kept in the graph: a graph replayed into an enclosing trace
+# (higher-order derivatives) must still stop the gradient there.
+stop_gradient_p = Primitive("stop_gradient", lambda x: x, lambda args: args[0], differentiable=False)
+stop_gradient_p.returns_input = True
 
 # np.asarray(x, dtype=...) rather than x.astype(...): a 0-d value may be a Python float.
 astype_p = Primitive("astype", lambda x, dtype: np.asarray(x, dtype=dtype),

@@ -2,18 +2,25 @@
 
 Rules return cotangents of the broadcast output shape; reverse mode sums them back to each
 argument's shape, so rules never think about broadcasting.
+
+Where a function is not differentiable at a point (a kink of ``abs``, a tie of ``maximum``, a jump
+of ``remainder``) the rules pick a one-sided or averaged value and say which in ``caveat``; the
+coverage page (docs/coverage.md, built by ``python -m tracediff.coverage``) lists them.
 """
 from __future__ import annotations
 
 import ast
+import math
 import operator
 
 import numpy as np
 
-from .core import FUNCTIONS, UFUNCS, Primitive, defvjp, np_function
+from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr, np_function
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
-def _ufunc(ufunc, *rules, name=None, op=None, emit=None, impl=None, domain=(-2.0, 2.0)):
+def _ufunc(ufunc, *rules, name=None, op=None, emit=None, impl=None, domain=(-2.0, 2.0), caveat=None):
     """Register ``ufunc`` as a primitive, written as ``a <op> b`` when ``op`` is given.
 
     A primitive written as a Python operator is also *computed* with that operator while tracing:
@@ -21,11 +28,13 @@ def _ufunc(ufunc, *rules, name=None, op=None, emit=None, impl=None, domain=(-2.0
     would make a float64 scalar, and the trace must see the types the generated code will.
     """
     if op is not None:
-        emit = _binop(op) if len(rules) == 2 else _unaryop(op)
+        emit = _binop(op) if len(rules) == 2 or ufunc.nin == 2 else _unaryop(op)
         impl = _OPERATORS[type(op)]
     prim = Primitive(name or ufunc.__name__, impl or ufunc, emit or np_function(name or ufunc.__name__),
                      differentiable=bool(rules), domain=domain)
     prim.elementwise = True
+    if caveat:
+        prim.caveat = caveat
     if rules:
         defvjp(prim, *rules)
     UFUNCS[ufunc] = prim
@@ -34,7 +43,7 @@ def _ufunc(ufunc, *rules, name=None, op=None, emit=None, impl=None, domain=(-2.0
 
 _OPERATORS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Pow: operator.pow, ast.USub: operator.neg, ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow, ast.USub: operator.neg, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor, ast.Invert: operator.invert,
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
@@ -58,6 +67,14 @@ def _ties_split(g, x, y):
     return np.where(x == y, g * 0.5, np.where(x > y, g, 0.0))
 
 
+def _ties_split_nan(g, x, y):
+    """As :func:`_ties_split` for ``fmax``: a NaN loses, so x also wins where y is NaN."""
+    return np.where(x == y, g * 0.5, np.where((x > y) | np.isnan(y), g, 0.0))
+
+
+_TIES = "ties (x == y) send half of the cotangent to each argument"
+_KINK = "at 0 the derivative taken is 0 (np.sign(0))"
+
 # --- arithmetic ---------------------------------------------------------------------------
 add = _ufunc(np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g, op=ast.Add())
 subtract = _ufunc(np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g, op=ast.Sub())
@@ -70,32 +87,190 @@ power = _ufunc(
     # log(x) is only real for x > 0; where x == 0 the y-cotangent is 0 (0**y is flat in y for y > 0)
     lambda g, ans, x, y: g * ans * np.log(np.where(x > 0, x, 1.0)),
     op=ast.Pow(), domain=(0.5, 2.0),
+    caveat="the exponent's gradient is taken as 0 where the base is <= 0",
+)
+float_power = _ufunc(
+    np.float_power,
+    lambda g, ans, x, y: g * y * np.float_power(x, y - 1),
+    lambda g, ans, x, y: g * ans * np.log(np.where(x > 0, x, 1.0)),
+    domain=(0.5, 2.0), caveat="the exponent's gradient is taken as 0 where the base is <= 0",
 )
 negative = _ufunc(np.negative, lambda g, ans, x: -g, op=ast.USub())
+positive = _ufunc(np.positive, lambda g, ans, x: g)
 square = _ufunc(np.square, lambda g, ans, x: g * 2 * x)
 sqrt = _ufunc(np.sqrt, lambda g, ans, x: g * 0.5 / ans, domain=(0.5, 2.0))
-absolute = _ufunc(np.absolute, lambda g, ans, x: g * np.sign(x), name="abs", emit=np_function("abs"))
+cbrt = _ufunc(np.cbrt, lambda g, ans, x: g / (3 * ans ** 2), domain=(0.2, 2.0),
+              caveat="the derivative at 0 is infinite")
+absolute = _ufunc(np.absolute, lambda g, ans, x: g * np.sign(x), name="abs", emit=np_function("abs"), caveat=_KINK)
+fabs = _ufunc(np.fabs, lambda g, ans, x: g * np.sign(x), caveat=_KINK)
 reciprocal = _ufunc(np.reciprocal, lambda g, ans, x: -g * ans ** 2, domain=(0.5, 2.0))
+# x % y == x - floor(x / y) * y; fmod truncates instead. Both jump where x / y is an integer.
+remainder = _ufunc(np.remainder, lambda g, ans, x, y: g, lambda g, ans, x, y: -g * np.floor(x / y),
+                   op=ast.Mod(), caveat="jumps where x / y is an integer; the rule is the one-sided derivative")
+fmod = _ufunc(np.fmod, lambda g, ans, x, y: g, lambda g, ans, x, y: -g * np.trunc(x / y),
+              caveat="jumps where x / y is a non-zero integer; the rule is the one-sided derivative")
+# copysign(x, y) == |x| * sign(y) (the sign bit of y); nothing flows to y (piecewise constant)
+copysign = _ufunc(np.copysign, lambda g, ans, x, y: g * np.copysign(1.0, x) * np.copysign(1.0, y), None,
+                  caveat="no gradient flows to the sign argument; at x == 0 the sign of x is taken from its sign bit")
 
 # --- exponentials and logarithms ---------------------------------------------------------
 exp = _ufunc(np.exp, lambda g, ans, x: g * ans)
+exp2 = _ufunc(np.exp2, lambda g, ans, x: g * ans * _LN2)
 expm1 = _ufunc(np.expm1, lambda g, ans, x: g * (ans + 1))
 log = _ufunc(np.log, lambda g, ans, x: g / x, domain=(0.5, 2.0))
+log2 = _ufunc(np.log2, lambda g, ans, x: g / (x * _LN2), domain=(0.5, 2.0))
+log10 = _ufunc(np.log10, lambda g, ans, x: g / (x * _LN10), domain=(0.5, 2.0))
 log1p = _ufunc(np.log1p, lambda g, ans, x: g / (x + 1), domain=(-0.5, 2.0))
+# log(exp(x) + exp(y)): the weights exp(x - ans) are in [0, 1] and never overflow
+logaddexp = _ufunc(np.logaddexp, lambda g, ans, x, y: g * np.exp(x - ans), lambda g, ans, x, y: g * np.exp(y - ans))
+logaddexp2 = _ufunc(np.logaddexp2, lambda g, ans, x, y: g * np.exp2(x - ans),
+                    lambda g, ans, x, y: g * np.exp2(y - ans))
 
 # --- trigonometric and hyperbolic ---------------------------------------------------------
 sin = _ufunc(np.sin, lambda g, ans, x: g * np.cos(x))
 cos = _ufunc(np.cos, lambda g, ans, x: -g * np.sin(x))
 tan = _ufunc(np.tan, lambda g, ans, x: g * (1 + ans ** 2), domain=(-1.2, 1.2))
+arcsin = _ufunc(np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x ** 2), domain=(-0.9, 0.9))
+arccos = _ufunc(np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x ** 2), domain=(-0.9, 0.9))
+arctan = _ufunc(np.arctan, lambda g, ans, x: g / (1 + x ** 2))
+# arctan2(y, x) is the angle of the point (x, y): smooth away from the origin and the cut x < 0, y == 0
+arctan2 = _ufunc(np.arctan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
+                 lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2),
+                 caveat="jumps by 2 pi across y == 0 for x < 0; not differentiable at the origin")
+hypot = _ufunc(np.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans,
+               caveat="not differentiable at the origin (the rule gives NaN there)")
 tanh = _ufunc(np.tanh, lambda g, ans, x: g * (1 - ans ** 2))
 sinh = _ufunc(np.sinh, lambda g, ans, x: g * np.cosh(x))
 cosh = _ufunc(np.cosh, lambda g, ans, x: g * np.sinh(x))
+arcsinh = _ufunc(np.arcsinh, lambda g, ans, x: g / np.sqrt(x ** 2 + 1))
+arccosh = _ufunc(np.arccosh, lambda g, ans, x: g / np.sqrt(x ** 2 - 1), domain=(1.2, 3.0))
+arctanh = _ufunc(np.arctanh, lambda g, ans, x: g / (1 - x ** 2), domain=(-0.9, 0.9))
+# np.radians and np.degrees are ufuncs of their own, not aliases of deg2rad and rad2deg
+for _uf, _scale in ((np.deg2rad, math.pi / 180), (np.radians, math.pi / 180),
+                    (np.rad2deg, 180 / math.pi), (np.degrees, 180 / math.pi)):
+    _ufunc(_uf, (lambda s: lambda g, ans, x: g * s)(_scale))
+
+
+# np.sinc is a function: sin(pi x) / (pi x), 1 at 0
+def _sinc_vjp(g, ans, x):
+    nonzero = x != 0
+    return np.where(nonzero, g * (np.cos(np.pi * x) - ans) / np.where(nonzero, x, 1.0), 0.0)
+
+
+sinc_p = Primitive("sinc", np.sinc)
+sinc_p.elementwise = True
+sinc_p.caveat = "the derivative at exactly 0 is 0 (right), but its own derivative there is taken as 0 too"
+defvjp(sinc_p, _sinc_vjp)
 
 # --- selection ---------------------------------------------------------------------------
 maximum = _ufunc(np.maximum, lambda g, ans, x, y: _ties_split(g, x, y),
-                 lambda g, ans, x, y: _ties_split(g, y, x))
+                 lambda g, ans, x, y: _ties_split(g, y, x), caveat=_TIES)
 minimum = _ufunc(np.minimum, lambda g, ans, x, y: _ties_split(g, y, x),
-                 lambda g, ans, x, y: _ties_split(g, x, y))
+                 lambda g, ans, x, y: _ties_split(g, x, y), caveat=_TIES)
+fmax = _ufunc(np.fmax, lambda g, ans, x, y: _ties_split_nan(g, x, y),
+              lambda g, ans, x, y: _ties_split_nan(g, y, x), caveat=_TIES + "; a NaN argument gets none")
+fmin = _ufunc(np.fmin, lambda g, ans, x, y: _ties_split_nan(g, y, x),
+              lambda g, ans, x, y: _ties_split_nan(g, x, y), caveat=_TIES + "; a NaN argument gets none")
+
+
+# np.clip(x, lo, hi) is minimum(maximum(x, lo), hi); either bound may be None (absent). The
+# operands are x and the bounds that are given; the rules are the chain rule through that
+# composition, so ties split the cotangent as maximum and minimum do.
+def _clip_impl(x, *bounds, has_min, has_max):
+    bounds = list(bounds)
+    lo = bounds.pop(0) if has_min else None
+    hi = bounds.pop(0) if has_max else None
+    return np.clip(x, lo, hi)
+
+
+def _emit_clip(args, has_min, has_max):
+    rest = list(args[1:])
+    lo = rest.pop(0) if has_min else ast.Constant(None)
+    hi = rest.pop(0) if has_max else ast.Constant(None)
+    return call(np_attr("clip"), [args[0], lo, hi])
+
+
+def _clip_parts(x, bounds, has_min, has_max):
+    """(x, lo, hi, m): lo/hi None when absent; m = maximum(x, lo)."""
+    bounds = list(bounds)
+    lo = bounds.pop(0) if has_min else None
+    hi = bounds.pop(0) if has_max else None
+    return lo, hi, (x if lo is None else np.maximum(x, lo))
+
+
+def _share(a, b):
+    """d maximum(a, b) / d a as a 0 / 0.5 / 1 weight."""
+    return np.where(a == b, 0.5, np.where(a > b, 1.0, 0.0))
+
+
+def _clip_rule(i):
+    def rule(g, ans, x, *bounds, has_min, has_max):
+        lo, hi, m = _clip_parts(x, bounds, has_min, has_max)
+        through_hi = g if hi is None else g * _share(hi, m)  # the cotangent of m
+        if i == 0:
+            return through_hi if lo is None else through_hi * _share(x, lo)
+        if i == 1 and has_min:
+            return through_hi * _share(lo, x)
+        return g * _share(m, hi)  # the upper bound
+    return rule
+
+
+clip_p = Primitive("clip", _clip_impl, _emit_clip)
+clip_p.elementwise = True
+clip_p.rule_for = _clip_rule
+clip_p.caveat = ("the gradient goes to x inside [min, max] and to a bound where it clips; "
+                 "ties (x == bound) split it evenly, as np.minimum(np.maximum(x, min), max)")
+
+_NO_VALUE = np._NoValue
+
+
+def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):
+    if out is not None or kwargs:
+        raise TypeError("np.clip: out= and other keywords are not supported on traced values")
+    lo = min if a_min is _NO_VALUE else a_min
+    hi = max if a_max is _NO_VALUE else a_max
+    lo, hi = (None if v is _NO_VALUE else v for v in (lo, hi))
+    if lo is None and hi is None:
+        raise ValueError("np.clip: at least one of a_min and a_max must be given")
+    bounds = [b for b in (lo, hi) if b is not None]
+    return clip_p.bind(a, *bounds, has_min=lo is not None, has_max=hi is not None)
+
+
+# --- real inputs through complex-number functions ----------------------------------------
+conjugate = _ufunc(np.conjugate, lambda g, ans, x: g, caveat="real inputs: the identity")
+
+
+def _describe(handler, differentiable, caveat=None):
+    """Say what a handler that binds no primitive of its own does, for the coverage page."""
+    handler.differentiable = differentiable
+    if caveat:
+        handler.caveat = caveat
+    return handler
+
+
+def _real_input(function, x):
+    if np.result_type(x).kind == "c" if not hasattr(x, "dtype") else x.dtype.kind == "c":
+        raise NotImplementedError(f"np.{function} of a complex traced value is not supported yet")
+
+
+def _real(val):
+    _real_input("real", val)
+    return val  # as NumPy: np.real(x) of a real array is x itself
+
+
+def _imag(val):
+    _real_input("imag", val)
+    return _zeros_like(val)  # constant: no gradient
+
+
+angle_p = Primitive("angle", np.angle, differentiable=False)
+angle_p.caveat = "real inputs: 0 or pi (pi for negative numbers and -0.0), no gradient"
+
+
+def _angle(z, deg=False):
+    _real_input("angle", z)
+    return angle_p.bind(z, deg=True) if deg else angle_p.bind(z)
+
 
 # --- no gradient: comparisons, logic, rounding, integer arithmetic -----------------------
 for _uf, _op in {np.less: ast.Lt(), np.less_equal: ast.LtE(), np.greater: ast.Gt(),
@@ -106,8 +281,57 @@ for _uf, _op in {np.floor_divide: ast.FloorDiv(), np.bitwise_and: ast.BitAnd(),
     _ufunc(_uf, emit=_binop(_op), impl=_OPERATORS[type(_op)])
 _ufunc(np.invert, emit=_unaryop(ast.Invert()), impl=operator.invert)
 for _uf in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
-            np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.signbit):
+            np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.signbit,
+            np.heaviside, np.left_shift, np.right_shift, np.gcd, np.lcm, np.nextafter, np.spacing):
     _ufunc(_uf)
+if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
+    _ufunc(np.bitwise_count)
+
+# np.round / np.around are functions (not ufuncs); np.fix is trunc
+round_p = Primitive("round", lambda x, decimals=0: np.round(x, decimals),
+                    lambda args, decimals=0: call(np_attr("round"), args, {"decimals": decimals} if decimals else {}),
+                    differentiable=False)
+
+
+def _round(a, decimals=0, out=None):
+    if out is not None:
+        raise TypeError("np.round: out= is not supported on traced values")
+    decimals = int(decimals)
+    return round_p.bind(a, decimals=decimals) if decimals else round_p.bind(a)
+
+
+def _fix(x, out=None):
+    if out is not None:
+        raise TypeError("np.fix: out= is not supported on traced values")
+    return np.trunc(x)
+
+
+def _isposinf(x, out=None):
+    if out is not None:
+        raise TypeError("np.isposinf: out= is not supported on traced values")
+    return np.isinf(x) & ~np.signbit(x)
+
+
+def _isneginf(x, out=None):
+    if out is not None:
+        raise TypeError("np.isneginf: out= is not supported on traced values")
+    return np.isinf(x) & np.signbit(x)
+
+
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """Finite values pass through (with their gradient); NaN and infinities become constants."""
+    if not np.issubdtype(x.dtype, np.inexact):
+        return x
+    big = float(np.finfo(x.dtype).max)
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    out = np.where(np.isnan(x), nan, x)  # one Python scalar per np.where keeps x's dtype
+    out = np.where(_isposinf(x), posinf, out)
+    return np.where(_isneginf(x), neginf, out)
+
+
+def _sinc(x):
+    return sinc_p.bind(x)
 
 
 # --- np.where and array creation from a traced template -----------------------------------
@@ -127,4 +351,14 @@ def _like(name):
     return lambda a, dtype=None, **kw: prim.bind(a) if dtype is None else prim.bind(a).astype(dtype)
 
 
-FUNCTIONS.update({np.where: _where, np.zeros_like: _like("zeros_like"), np.ones_like: _like("ones_like")})
+_zeros_like = _like("zeros_like")
+
+FUNCTIONS.update({
+    np.where: _where, np.zeros_like: _zeros_like, np.ones_like: _like("ones_like"),
+    np.sinc: _sinc, np.clip: _clip,
+    np.nan_to_num: _describe(_nan_to_num, True, "NaN and infinities become constants (no gradient)"),
+    np.real: _describe(_real, True, "real inputs: the identity (np.real(x) is x)"),
+    np.imag: _describe(_imag, False, "real inputs: zeros"),
+    np.angle: _describe(_angle, False, angle_p.caveat),
+    np.round: _round, np.around: _round, np.fix: _fix, np.isposinf: _isposinf, np.isneginf: _isneginf,
+})

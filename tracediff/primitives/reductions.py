@@ -1,6 +1,8 @@
 """Reductions over axes, each beside its VJP rule."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .core import FUNCTIONS, Primitive, call, defvjp, np_attr
@@ -130,3 +132,471 @@ def _boolean_reduction(name):
 
 for _name in ("any", "all"):
     _boolean_reduction(_name)
+
+
+# --- shared helpers for the rules below ----------------------------------------------------
+
+def _keep(v, x, axis, keepdims):
+    """``v`` (a reduction's output or cotangent) with the reduced axes of ``x`` kept as size 1,
+    so that it broadcasts against ``x``."""
+    if keepdims or not np.ndim(v):
+        return v
+    axes = _reduced_axes(x, axis)
+    return np.reshape(v, tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+
+
+def _flag(keepdims) -> bool:
+    """A keepdims argument as a bool (NumPy's signatures default it to np._NoValue)."""
+    return bool(keepdims) and keepdims is not np._NoValue
+
+
+def _dtype(a) -> np.dtype:
+    return a.dtype if hasattr(a, "dtype") else np.result_type(a)  # np.result_type(tracer) is not traced
+
+
+def _ndim(a) -> int:
+    return a.ndim if hasattr(a, "ndim") else np.ndim(a)
+
+
+def _no_extras(function, **given):
+    extras = sorted(k for k, v in given.items() if v is not None and v is not np._NoValue)
+    if extras:
+        raise TypeError(f"np.{function}: {extras} not supported on traced values")
+
+
+def _flip(v, axis):
+    return v[(slice(None),) * axis + (slice(None, None, -1),)]
+
+
+def _reverse_cumsum(v, axis):
+    """out[i] = sum(v[i:]) along ``axis``."""
+    return _flip(np.cumsum(_flip(v, axis), axis=axis), axis)
+
+
+def _meta(handler, differentiable=True, caveat=""):
+    """Describe a handler that composes other functions, for the coverage page."""
+    handler.differentiable = differentiable
+    handler.caveat = caveat
+    return handler
+
+
+# --- products --------------------------------------------------------------------------------
+
+def _prod_vjp(g, ans, x, axis, keepdims):
+    # d prod / d x_i is the product of the other entries, computed without dividing by x_i:
+    # with no zero in a slice it is prod / x_i; with one zero, the product of the non-zero entries
+    # at the zero and 0 elsewhere; with two or more, 0 everywhere.
+    zero = x == 0
+    safe = np.where(zero, 1.0, x)
+    nonzero_prod = np.prod(safe, axis=axis, keepdims=True)
+    zeros = np.sum(zero, axis=axis, keepdims=True)
+    others = np.where(zeros == 0, nonzero_prod / safe, np.where(zero & (zeros == 1), nonzero_prod, 0.0))
+    return _keep(g, x, axis, keepdims) * others
+
+
+prod_p = _reduction("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp)
+prod_p.caveat = ("zeros handled exactly (product of the other entries); the second derivative is "
+                 "exact where no entry is 0")
+_reducer(prod_p, np.prod)
+
+
+# --- variance and standard deviation ---------------------------------------------------------
+
+def _emit_moment(name):
+    def emit(args, axis, keepdims, ddof):
+        params = _emit_axis_params({"axis": axis, "keepdims": keepdims})
+        if ddof:
+            params["ddof"] = ddof
+        return call(np_attr(name), args, params)
+    return emit
+
+
+def _dof(x, axis, ddof):
+    n = _count(x, axis) - ddof
+    return n if n > 0 else math.nan  # NumPy warns and returns NaN (var) for n <= ddof
+
+
+def _var_vjp(g, ans, x, axis, keepdims, ddof):
+    centered = x - np.mean(x, axis=axis, keepdims=True)
+    return _keep(g, x, axis, keepdims) * (2.0 / _dof(x, axis, ddof)) * centered
+
+
+def _std_vjp(g, ans, x, axis, keepdims, ddof):
+    centered = x - np.mean(x, axis=axis, keepdims=True)
+    return _keep(g, x, axis, keepdims) / (_dof(x, axis, ddof) * _keep(ans, x, axis, keepdims)) * centered
+
+
+var_p = Primitive("var", lambda x, axis, keepdims, ddof: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
+                  _emit_moment("var"))
+defvjp(var_p, _var_vjp)
+std_p = Primitive("std", lambda x, axis, keepdims, ddof: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof),
+                  _emit_moment("std"))
+defvjp(std_p, _std_vjp)
+std_p.caveat = "not differentiable where the standard deviation is 0 (all entries equal): the rule gives NaN there"
+
+
+def _moment(prim, numpy_function):
+    name = numpy_function.__name__
+
+    def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+                correction=None):
+        _no_extras(name, dtype=dtype, out=out, where=where, mean=mean)
+        if correction is not None and correction is not np._NoValue:
+            if ddof:
+                raise ValueError(f"np.{name}: ddof and correction can't be provided simultaneously")
+            ddof = correction
+        return prim.bind(a, axis=normalize_axis(axis, _ndim(a), f"np.{name}"), keepdims=_flag(keepdims),
+                         ddof=int(ddof) if float(ddof).is_integer() else float(ddof))
+
+    FUNCTIONS[numpy_function] = handler
+
+
+_moment(var_p, np.var)
+_moment(std_p, np.std)
+
+
+# --- max and min: aliases, peak to peak ----------------------------------------------------
+
+FUNCTIONS[np.amax] = FUNCTIONS[np.max]  # distinct function objects in NumPy 2, the same function
+FUNCTIONS[np.amin] = FUNCTIONS[np.min]
+
+
+def _ptp_vjp(g, ans, x, axis, keepdims):
+    top = np.max(x, axis=axis, keepdims=keepdims)
+    bottom = np.min(x, axis=axis, keepdims=keepdims)
+    return _extremum_vjp(g, top, x, axis, keepdims) - _extremum_vjp(g, bottom, x, axis, keepdims)
+
+
+ptp_p = _reduction("ptp", lambda x, axis, keepdims: np.ptp(x, axis=axis, keepdims=keepdims), _ptp_vjp)
+max_p.caveat = min_p.caveat = ptp_p.caveat = "ties share the cotangent evenly"
+
+
+def _ptp(a, axis=None, out=None, keepdims=False):
+    _no_extras("ptp", out=out)
+    return ptp_p.bind(a, axis=normalize_axis(axis, _ndim(a), "np.ptp"), keepdims=_flag(keepdims))
+
+
+FUNCTIONS[np.ptp] = _ptp
+
+
+# --- cumulative sums and products ----------------------------------------------------------
+
+def _emit_cumulative(name):
+    return lambda args, axis: call(np_attr(name), args, {} if axis is None else {"axis": axis})
+
+
+def _cumsum_vjp(g, ans, x, axis):
+    if axis is None:  # the output is the flattened input's
+        return np.reshape(_reverse_cumsum(g, 0), x.shape)
+    return _reverse_cumsum(g, axis)
+
+
+def _cumprod_along(g, y, x, axis):
+    """The cotangent of x for y = cumprod(x) along ``axis``, exact with zeros.
+
+    ct[j] = sum_{i >= j} g[i] * prod_{k <= i, k != j} x[k]. Before the first zero of a lane that is
+    sum_{i >= j} g[i] y[i] / x[j]; after it, 0; at the first zero itself it is
+    sum_{i >= j} g[i] y1[i], with y1 the cumulative product of x with that zero replaced by 1.
+    """
+    zero = x == 0
+    first = zero & (np.cumsum(zero, axis=axis) == 1)
+    safe = np.where(zero, 1.0, x)
+    before = _reverse_cumsum(g * y, axis) / safe
+    at_first = _reverse_cumsum(g * np.cumprod(np.where(first, 1.0, x), axis=axis), axis)
+    return np.where(first, at_first, np.where(zero, 0.0, before))
+
+
+def _cumprod_vjp(g, ans, x, axis):
+    if axis is None:
+        return np.reshape(_cumprod_along(g, ans, np.ravel(x), 0), x.shape)
+    return _cumprod_along(g, ans, x, axis)
+
+
+cumsum_p = Primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _emit_cumulative("cumsum"))
+defvjp(cumsum_p, _cumsum_vjp)
+cumprod_p = Primitive("cumprod", lambda x, axis: np.cumprod(x, axis=axis), _emit_cumulative("cumprod"))
+defvjp(cumprod_p, _cumprod_vjp)
+cumprod_p.caveat = "zeros handled exactly; the second derivative is exact where no entry is 0"
+
+
+def _cumulative(prim, numpy_function):
+    name = numpy_function.__name__
+
+    def handler(a, axis=None, dtype=None, out=None):
+        _no_extras(name, dtype=dtype, out=out)
+        ndim = _ndim(a)
+        return prim.bind(a, axis=None if axis is None else normalize_axis(int(axis), ndim, f"np.{name}")[0])
+
+    FUNCTIONS[numpy_function] = handler
+    return handler
+
+
+_cumsum = _cumulative(cumsum_p, np.cumsum)
+_cumprod = _cumulative(cumprod_p, np.cumprod)
+
+
+def _array_api_cumulative(handler, numpy_function, initial, caveat=""):
+    name = numpy_function.__name__
+
+    def cumulative(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        _no_extras(name, dtype=dtype, out=out)
+        ndim = _ndim(x)
+        if axis is None:
+            if ndim > 1:
+                raise ValueError(f"np.{name}: axis must be specified for arrays of more than one dimension")
+            axis = 0
+        axis = normalize_axis(int(axis), max(ndim, 1), f"np.{name}")[0]
+        out = handler(x, axis=axis)
+        if include_initial:
+            shape = tuple(1 if i == axis else n for i, n in enumerate(out.shape))
+            out = np.concatenate([np.full(shape, initial, dtype=out.dtype), out], axis=axis)
+        return out
+
+    FUNCTIONS[numpy_function] = _meta(cumulative, caveat=caveat)
+
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    _array_api_cumulative(_cumsum, np.cumulative_sum, 0)
+    _array_api_cumulative(_cumprod, np.cumulative_prod, 1, cumprod_p.caveat)
+
+
+# --- weighted average ------------------------------------------------------------------------
+
+def _average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    keepdims = _flag(keepdims)
+    ndim = _ndim(a)
+    if weights is None:
+        avg = np.mean(a, axis=axis, keepdims=keepdims)
+        scale = np.full(np.shape(avg), np.size(a) / max(np.size(avg), 1), dtype=_dtype(avg))
+        return (avg, scale) if returned else avg
+    w = weights
+    if np.shape(w) != np.shape(a):
+        if axis is None:
+            raise TypeError("np.average: axis must be specified when shapes of a and weights differ")
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        positions = [int(ax) % ndim for ax in axes]
+        if np.shape(w) != tuple(np.shape(a)[p] for p in positions):
+            raise ValueError("np.average: shape of weights must be consistent with shape of a along the axis")
+        order = sorted(range(len(positions)), key=positions.__getitem__)
+        w = np.transpose(w, order) if order != list(range(len(order))) else w
+        w = np.reshape(w, tuple(n if i in positions else 1 for i, n in enumerate(np.shape(a))))
+    scale = np.sum(np.broadcast_to(w, np.shape(a)), axis=axis, keepdims=keepdims)
+    avg = np.sum(a * w, axis=axis, keepdims=keepdims) / scale
+    return (avg, scale) if returned else avg
+
+
+FUNCTIONS[np.average] = _meta(_average, caveat="weights are differentiable too")
+
+
+# --- NaN-ignoring reductions -------------------------------------------------------------------
+# Written with np.where(np.isnan(a), neutral, a): NaN entries get no gradient. Integer arrays hold
+# no NaN: the plain reduction, as NumPy.
+
+def _inexact(a) -> bool:
+    return _dtype(a).kind in "fc"
+
+
+def _float_dtype(a):
+    return _dtype(a) if _inexact(a) else np.dtype(np.float64)
+
+
+def _nan_reducer(function, neutral, reduce):
+    name = function.__name__
+
+    def handler(a, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+        _no_extras(name, dtype=dtype, out=out, **unsupported)
+        a = np.where(np.isnan(a), neutral, a) if _inexact(a) else a
+        return reduce(a, axis=axis, keepdims=_flag(keepdims))
+
+    FUNCTIONS[function] = _meta(handler, caveat=_NAN + ("; zeros as np.prod" if reduce is np.prod else ""))
+
+
+_NAN = "NaN entries get no gradient"
+_nan_reducer(np.nansum, 0.0, np.sum)
+_nan_reducer(np.nanprod, 1.0, np.prod)
+
+
+def _nan_count(a, axis, keepdims):
+    """How many entries are not NaN, in the result's float dtype (an int64 count would promote
+    float32 to float64)."""
+    return np.sum(~np.isnan(a), axis=axis, keepdims=keepdims).astype(_float_dtype(a))
+
+
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    _no_extras("nanmean", dtype=dtype, out=out, where=where)
+    if not _inexact(a):
+        return np.mean(a, axis=axis, keepdims=_flag(keepdims))
+    return np.nansum(a, axis=axis, keepdims=_flag(keepdims)) / _nan_count(a, axis, _flag(keepdims))
+
+
+def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+            correction=None, _sqrt=False):
+    _no_extras("nanvar", dtype=dtype, out=out, where=where, mean=mean)
+    if correction is not None and correction is not np._NoValue:
+        ddof = correction
+    keepdims = _flag(keepdims)
+    if not _inexact(a):
+        return (np.std if _sqrt else np.var)(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    missing = np.isnan(a)
+    centered = np.where(missing, 0.0, a - _nanmean(a, axis=axis, keepdims=True))
+    dof = _nan_count(a, axis, keepdims) - ddof
+    var = np.sum(centered * centered, axis=axis, keepdims=keepdims) / np.where(dof > 0, dof, 1)
+    var = np.where(dof > 0, var, np.nan)  # NumPy: NaN (and a warning) when no degrees of freedom remain
+    return np.sqrt(var) if _sqrt else var
+
+
+def _nanstd(*args, **kwargs):
+    return _nanvar(*args, **kwargs, _sqrt=True)
+
+
+def _nan_extremum(function, reduce, fill):
+    name = function.__name__
+
+    def handler(a, axis=None, out=None, keepdims=False, **unsupported):
+        _no_extras(name, out=out, **unsupported)
+        keepdims = _flag(keepdims)
+        if not _inexact(a):
+            return reduce(a, axis=axis, keepdims=keepdims)
+        best = reduce(np.where(np.isnan(a), fill, a), axis=axis, keepdims=keepdims)
+        # a slice of NaNs only gives NaN, as NumPy (which also warns)
+        return np.where(_nan_count(a, axis, keepdims) == 0, np.nan, best)
+
+    FUNCTIONS[function] = _meta(handler, caveat=_NAN + "; ties share the cotangent evenly")
+
+
+_nan_extremum(np.nanmax, np.max, -np.inf)
+_nan_extremum(np.nanmin, np.min, np.inf)
+
+
+def _nan_arg(function, reduce, fill):
+    def handler(a, axis=None, out=None, *, keepdims=False):
+        _no_extras(function.__name__, out=out)
+        a = np.where(np.isnan(a), fill, a) if _inexact(a) else a
+        return reduce(a, axis=axis, keepdims=_flag(keepdims))
+
+    FUNCTIONS[function] = _meta(handler, differentiable=False)
+
+
+_nan_arg(np.nanargmax, np.argmax, -np.inf)
+_nan_arg(np.nanargmin, np.argmin, np.inf)
+
+
+def _nan_cumulative(function, neutral, cumulate):
+    def handler(a, axis=None, dtype=None, out=None):
+        _no_extras(function.__name__, dtype=dtype, out=out)
+        return cumulate(np.where(np.isnan(a), neutral, a) if _inexact(a) else a, axis=axis)
+
+    FUNCTIONS[function] = _meta(handler, caveat=_NAN + ("; zeros as np.cumprod" if cumulate is np.cumprod else ""))
+
+
+_nan_cumulative(np.nancumsum, 0.0, np.cumsum)
+_nan_cumulative(np.nancumprod, 1.0, np.cumprod)
+FUNCTIONS.update({np.nanmean: _meta(_nanmean, caveat=_NAN), np.nanvar: _meta(_nanvar, caveat=_NAN), np.nanstd: _meta(
+    _nanstd, caveat=_NAN + "; not differentiable where the standard deviation is 0 (NaN there)")})
+
+
+# --- norms -----------------------------------------------------------------------------------
+
+def _norm2_vjp(g, ans, x, axis, keepdims):
+    # x / |x|, and 0 (a subgradient) where the norm is 0
+    norm = _keep(ans, x, axis, keepdims)
+    zero = norm == 0
+    return np.where(zero, 0.0, _keep(g, x, axis, keepdims) / np.where(zero, 1.0, norm)) * x
+
+
+def _emit_norm2(args, axis, keepdims):
+    return call(np_attr("linalg.norm"), args, _emit_axis_params({"axis": axis, "keepdims": keepdims}))
+
+
+# The Euclidean (vector) and Frobenius (matrix) norm: sqrt(sum(x ** 2)) over ``axis``.
+norm2_p = Primitive("norm", lambda x, axis, keepdims: np.linalg.norm(
+    x, axis=None if axis is None else (axis[0] if len(axis) == 1 else axis), keepdims=keepdims), _emit_norm2)
+defvjp(norm2_p, _norm2_vjp)
+norm2_p.caveat = "at 0 the gradient is 0 (a subgradient)"
+
+
+def _to_float(x):
+    return x if _inexact(x) else np.asarray(x, dtype=np.float64) if not hasattr(x, "astype") else x.astype(np.float64)
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    """The ``ord``-norm of ``x`` over ``axis`` (a tuple of one axis, or None: every axis)."""
+    if ord is None or ord == 2:
+        return norm2_p.bind(x, axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return np.max(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(x != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for vectors")
+    p = float(ord)
+    return np.sum(np.abs(x) ** p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
+def _matrix_norm(x, ord, rows, cols, keepdims):
+    if ord is None or ord == "fro":
+        return norm2_p.bind(x, axis=tuple(sorted((rows, cols))), keepdims=keepdims)
+    if ord in ("nuc", 2, -2):  # through the singular values, where np.linalg.svd is supported
+        moved = np.transpose(x, [i for i in range(x.ndim) if i not in (rows, cols)] + [rows, cols])
+        s = np.linalg.svd(moved, compute_uv=False)
+        out = {"nuc": np.sum, 2: np.max, -2: np.min}[ord](s, axis=-1)
+    elif ord in (1, -1, np.inf, -np.inf):
+        summed, over = (rows, cols) if ord in (1, -1) else (cols, rows)
+        reduce = np.max if ord in (1, np.inf) else np.min
+        out = reduce(np.sum(np.abs(x), axis=summed, keepdims=True), axis=over, keepdims=True)
+    else:
+        raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for matrices")
+    shape = tuple(1 if i in (rows, cols) else n for i, n in enumerate(x.shape))
+    if not keepdims:
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in (rows, cols))
+    return np.reshape(out, shape)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    x = _to_float(x)
+    ndim = _ndim(x)
+    if axis is None:
+        if ord is None:
+            return norm2_p.bind(x, axis=None, keepdims=_flag(keepdims))
+        if ndim not in (1, 2):
+            raise ValueError("np.linalg.norm: improper number of dimensions to norm")
+        axis = tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    normalize_axis(axes, ndim, "np.linalg.norm")  # checks bounds and duplicates
+    positions = tuple(int(a) % ndim for a in axes)  # in the given order: (rows, columns)
+    if len(positions) == 1:
+        return _vector_norm(x, ord, positions, _flag(keepdims))
+    if len(positions) == 2:
+        return _matrix_norm(x, ord, positions[0], positions[1], _flag(keepdims))
+    raise ValueError("np.linalg.norm: improper number of dimensions to norm")
+
+
+_NORM_CAVEAT = ("the 2-norm's gradient at 0 is 0; ord=0 counts (no gradient); matrix 'nuc' and ord=+-2 "
+                "go through np.linalg.svd; max/min-based orders share ties evenly")
+FUNCTIONS[np.linalg.norm] = _meta(_norm, caveat=_NORM_CAVEAT)
+
+
+def _vector_norm_fn(x, /, *, axis=None, keepdims=False, ord=2):
+    x = _to_float(x)
+    if axis is None:  # every axis, whatever ord (unlike np.linalg.norm)
+        out = _vector_norm(np.ravel(x), ord, (0,), False)
+        return np.reshape(out, (1,) * _ndim(x)) if keepdims else out
+    axes = normalize_axis(axis, _ndim(x), "np.linalg.vector_norm")
+    if len(axes) > 1 and not (ord is None or ord == 2):
+        raise NotImplementedError("np.linalg.vector_norm: ord other than 2 over several axes is not supported "
+                                  "on traced values")
+    return _vector_norm(x, ord, axes, _flag(keepdims))
+
+
+def _matrix_norm_fn(x, /, *, keepdims=False, ord="fro"):
+    x = _to_float(x)
+    return _matrix_norm(x, ord, _ndim(x) - 2, _ndim(x) - 1, _flag(keepdims))
+
+
+if hasattr(np.linalg, "vector_norm"):  # NumPy >= 2.0
+    FUNCTIONS[np.linalg.vector_norm] = _meta(_vector_norm_fn, caveat=_NORM_CAVEAT)
+    FUNCTIONS[np.linalg.matrix_norm] = _meta(_matrix_norm_fn, caveat=_NORM_CAVEAT)

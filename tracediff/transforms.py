@@ -1,0 +1,296 @@
+"""Derivatives beyond the gradient: Jacobians, Hessians, Hessian-vector and Jacobian-vector
+products, elementwise gradients, and custom VJP rules.
+
+All of them are built from the same pieces as ``grad``: a traced forward pass, reverse mode run
+on tracers, passes and code generation, and (for nested derivatives) replaying compiled
+gradients into an enclosing trace.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import codegen, passes
+from .api import GradFunction, _as_operand, _Compiled, _fun_name, _identifier, _TracedCall, grad
+from .autodiff import backward
+from .cache import Specialization, specialization_key
+from .errors import GuardFailed, TracediffError
+from .ir import Graph
+from .primitives.core import Primitive
+from .primitives.shape import copy_p
+from .tracing import Tracer
+
+DEFAULT_MAX_ROWS = 256
+
+
+class JacobianFunction(_Compiled):
+    """The result of :func:`jacobian`: ``J[*out_index, *in_index]`` for each argument in argnums.
+
+    The generated function computes the forward pass once and one backward pass per output
+    element, each seeded with that element's unit cotangent, written out one after the other
+    (no Python loop runs at call time). Functions with more than ``max_rows`` output elements
+    are refused: use :func:`tracediff.vjp` for such shapes.
+    """
+
+    kind = "jacobian"
+
+    def __init__(self, fun, argnums=0, max_rows: int = DEFAULT_MAX_ROWS):
+        super().__init__(fun, argnums)
+        self.max_rows = max_rows
+
+    def __call__(self, *args, **kwargs):
+        spec, flat = self._call(args, kwargs)
+        return spec.finish(flat)
+
+    def _compile(self, call: _TracedCall) -> Specialization:
+        out = call.out
+        shape = np.shape(out._value if isinstance(out, Tracer) else out)
+        rows = int(np.prod(shape, dtype=np.int64))
+        if rows > self.max_rows:
+            raise TracediffError(
+                f"jacobian of {_fun_name(self.fun)}: the output has {rows} elements, more than "
+                f"max_rows={self.max_rows} backward passes written out; raise max_rows, or loop "
+                "over td.vjp pullbacks of the rows you need"
+            )
+        dtype = np.result_type(out._value if isinstance(out, Tracer) else out)
+        per_row = []
+        for i in range(rows):
+            unit = np.zeros(shape, dtype)
+            unit.flat[i] = 1
+            per_row.append(backward(call.trace, [out], [unit], call.diff_vars))
+        jacobians = []
+        for j, var in enumerate(call.diff_vars):
+            stacked = np.stack([grads[j] for grads in per_row]) if rows else None
+            jacobians.append(np.reshape(stacked, shape + var.shape))
+        graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, [_as_operand(j) for j in jacobians]))
+        name = _fun_name(self.fun)
+        fn = codegen.FunctionSpec(f"jacobian_{_identifier(name)}", graph.inputs, graph.nodes, graph.outputs,
+                                  call.dynamic_names)
+        module = codegen.generate([fn], f"jacobian of {name}")
+        finish = _leaf_results(call, self._argnums, isinstance(self.argnums, int), "jacobian")
+        spec = Specialization(module, graph, module.function(fn.name), finish)
+        spec.extra["finish_traced"] = finish
+        return spec
+
+
+def _leaf_results(call: _TracedCall, argnums: tuple, single: bool, what: str) -> Callable:
+    for n in argnums:
+        start, stop = call.arg_leaf_ranges[n]
+        if stop - start != 1:
+            raise NotImplementedError(
+                f"{what} with respect to argument {n}, a container of arrays, is not supported "
+                "yet; pass its arrays as separate arguments"
+            )
+    return (lambda flat: flat[0]) if single else tuple
+
+
+def jacobian(fun: Callable, argnums: int | Sequence[int] = 0, max_rows: int = DEFAULT_MAX_ROWS) -> JacobianFunction:
+    """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, shaped
+    ``out.shape + arg.shape``.
+
+    >>> import numpy as np, tracediff as td
+    >>> J = td.jacobian(lambda x: (x + 1) ** 2)(np.array([1.0, 2.0]))
+    >>> J.tolist()
+    [[4.0, 0.0], [0.0, 6.0]]
+    """
+    return JacobianFunction(fun, argnums, max_rows)
+
+
+def hessian(fun: Callable, argnums: int = 0, max_rows: int = DEFAULT_MAX_ROWS) -> JacobianFunction:
+    """The Hessian of a scalar-valued ``fun``: the Jacobian of its gradient.
+
+    >>> import numpy as np, tracediff as td
+    >>> A = np.array([[1.0, 2.0], [0.0, 3.0]])
+    >>> td.hessian(lambda x: x @ A @ x)(np.ones(2)).tolist()  # A + A.T
+    [[2.0, 2.0], [2.0, 6.0]]
+    """
+    if not isinstance(argnums, int):
+        raise NotImplementedError("hessian with several argnums is not supported yet; use one argument")
+    return JacobianFunction(grad(fun, argnums), argnums, max_rows)
+
+
+def hvp(fun: Callable, argnums: int = 0) -> Callable:
+    """``hvp(fun)(*args, v)``: the Hessian of scalar ``fun`` (for argument ``argnums``) times
+    ``v``, computed as the gradient of ``<grad(fun), v>`` without forming the Hessian.
+
+    >>> import numpy as np, tracediff as td
+    >>> td.hvp(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]), np.array([1.0, 1.0])).tolist()
+    [6.0, 12.0]
+    """
+    inner = grad(fun, argnums)
+
+    def directional(*args_and_v):
+        *args, v = args_and_v
+        return np.sum(inner(*args) * v)
+
+    outer = GradFunction(directional, argnums)
+
+    def hessian_vector_product(*args_and_v):
+        return outer(*args_and_v)
+
+    hessian_vector_product.cache_info = outer.cache_info
+    hessian_vector_product.source = outer.source
+    hessian_vector_product.ir = outer.ir
+    return hessian_vector_product
+
+
+def elementwise_grad(fun: Callable, argnums: int = 0) -> GradFunction:
+    """The gradient of ``sum(fun(x))``: for a function acting elementwise, each element's own
+    derivative.
+
+    >>> import numpy as np, tracediff as td
+    >>> td.elementwise_grad(np.tanh)(np.zeros(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    def summed(*args, **kwargs):
+        return np.sum(fun(*args, **kwargs))
+
+    summed.__name__ = f"sum_of_{getattr(fun, '__name__', 'fun')}"
+    return GradFunction(summed, argnums)
+
+
+class _JVPFunction(_Compiled):
+    """Jacobian-vector products by transposing the vector-Jacobian product: the VJP is linear in
+    its cotangent u, so J t is the gradient with respect to u of <VJP(u), t>."""
+
+    kind = "jvp"
+
+    def run(self, primals: tuple, tangents: list) -> tuple:
+        # The generated function takes the tangents after the primals, so it is keyed and
+        # guarded on the primals alone.
+        key, dynamic = specialization_key(primals, {})
+        for spec in self._cache.lookup(key):
+            try:
+                return spec.run(*dynamic, *tangents)
+            except GuardFailed:
+                continue
+        spec = self._build(primals, {})
+        self._cache.add(key, spec, self)
+        return spec.run(*dynamic, *tangents)
+
+    def _compile(self, call: _TracedCall) -> Specialization:
+        out = call.out
+        value = out._value if isinstance(out, Tracer) else np.asarray(out)
+        n = len(call.diff_vars)
+        # u: an internal value the VJP is taken with; only its cotangent is used, not its value
+        # (a copy of a fresh array, so that no other recorded value is taken for it)
+        zeros = np.zeros(np.shape(value), np.result_type(value))
+        u = call.trace.record(copy_p, [zeros], {}, zeros)
+        u._var.requires_grad = True
+        pulled = backward(call.trace, [out], [u], call.diff_vars)
+        tangents = [call.trace.new_input(np.zeros(v.shape, v.dtype), requires_grad=False) for v in call.diff_vars]
+        inner = sum(np.sum(p * t) for p, t in zip(pulled, tangents))
+        (out_tangent,) = backward(call.trace, [inner], [1.0], [u._var])
+        graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, [_as_operand(out), out_tangent._var]))
+        names = call.dynamic_names + [f"t_{name}" for name in call.dynamic_names[:n]]
+        name = _fun_name(self.fun)
+        fn = codegen.FunctionSpec(f"jvp_{_identifier(name)}", graph.inputs, graph.nodes, graph.outputs, names)
+        module = codegen.generate([fn], f"jvp of {name}")
+        spec = Specialization(module, graph, module.function(fn.name), tuple)
+        spec.extra["finish_traced"] = tuple
+        return spec
+
+
+_jvp_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple:
+    """``(fun(*primals), J @ tangents)``: forward-mode derivative along ``tangents``.
+
+    >>> import numpy as np, tracediff as td
+    >>> out, t = td.jvp(lambda x: np.sin(x) * 2, (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
+    >>> np.allclose(t, 2 * np.cos([0.0, 1.0]))
+    True
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp of {_fun_name(fun)}: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(p) != np.shape(t):
+            raise ValueError(f"jvp of {_fun_name(fun)}: tangent {i} has shape {np.shape(t)}, its primal {np.shape(p)}")
+    compiled = _jvp_cache.get(fun)
+    if compiled is None or len(compiled._argnums) != len(primals):
+        compiled = _jvp_cache[fun] = _JVPFunction(fun, tuple(range(len(primals))))
+    return compiled.run(primals, [np.asarray(t, dtype=np.result_type(p)) for p, t in zip(primals, tangents)])
+
+
+# --- custom VJP rules ------------------------------------------------------------------------
+
+def _custom_output_impl(value, *inputs, rule, name):
+    return value
+
+
+class CustomVJPError(TracediffError, ValueError):
+    """A custom VJP rule returned the wrong number or shapes of cotangents."""
+
+
+def _custom_rule_for(i):
+    if i == 0:
+        return None  # the forward value itself: its gradient is the rule's business
+
+    def rule(g, ans, value, *inputs, rule, name):
+        cotangents = rule(g, ans, *inputs)
+        cotangents = cotangents if isinstance(cotangents, tuple) else (cotangents,)
+        if len(cotangents) != len(inputs):
+            raise CustomVJPError(
+                f"the custom VJP rule of {name} returned {len(cotangents)} cotangent(s) for "
+                f"{len(inputs)} argument(s); return one per argument (None for no gradient)"
+            )
+        ct = cotangents[i - 1]
+        if ct is not None and np.shape(ct) != np.shape(inputs[i - 1]):
+            expected = [np.shape(x) for x in inputs]
+            raise CustomVJPError(
+                f"the custom VJP rule of {name} returned a cotangent of shape {np.shape(ct)} for "
+                f"argument {i - 1}; expected the arguments' shapes {expected}"
+            )
+        return ct
+    return rule
+
+
+# Written as an assignment of its forward value (only its gradient is custom), and kept in the
+# graph so that a replayed graph still differentiates it with the custom rule.
+custom_output_p = Primitive("custom_vjp", _custom_output_impl, lambda args, **params: args[0], register=False)
+custom_output_p.returns_input = True
+custom_output_p.rule_for = _custom_rule_for
+
+
+def custom_vjp(fun: Callable) -> Callable:
+    """Give ``fun`` a hand-written backward rule: ``@td.custom_vjp`` then ``@fun.defvjp``.
+
+    The forward pass is traced as usual (it appears inline in generated code); the rule
+    ``rule(g, ans, *args)`` returns one cotangent per argument and is traced into the backward
+    pass, where it appears inline too.
+
+    >>> import numpy as np, tracediff as td
+    >>> @td.custom_vjp
+    ... def log1pexp(x):
+    ...     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    >>> @log1pexp.defvjp
+    ... def _(g, ans, x):
+    ...     return (g / (1 + np.exp(-x)),)   # the sigmoid, without the forward's kinks
+    >>> float(td.grad(lambda x: log1pexp(x))(1000.0))
+    1.0
+    """
+    rules: list = []
+
+    def wrapped(*args):
+        if not rules:
+            raise CustomVJPError(f"{_fun_name(fun)} is a custom_vjp without a rule; add one with @{_fun_name(fun)}.defvjp")
+        if not any(isinstance(a, Tracer) for a in args):
+            return fun(*args)
+        from .tracing import no_grad
+
+        with no_grad():  # the forward is recorded, but gradients come from the rule
+            value = fun(*args)
+        return custom_output_p.bind(value, *args, rule=rules[0], name=_fun_name(fun))
+
+    def defvjp(rule: Callable) -> Callable:
+        rules[:] = [rule]
+        return rule
+
+    wrapped.defvjp = defvjp
+    wrapped.__name__ = getattr(fun, "__name__", "custom")
+    wrapped.__wrapped__ = fun
+    return wrapped
