@@ -445,6 +445,19 @@ def _needed(nodes, roots, keep_guards) -> set:
     return kept
 
 
+def compiled_per_function(cache: "weakref.WeakKeyDictionary", fun: Callable, kind: type, n_args: int):
+    """The ``kind`` object compiling ``fun`` for ``n_args`` arguments, kept while ``fun`` lives.
+
+    Functions that cannot be weakly referenced (NumPy ufuncs) get a new one each call."""
+    try:
+        compiled = cache.get(fun)
+    except TypeError:
+        return kind(fun, argnums=tuple(range(n_args)))
+    if compiled is None or len(compiled._argnums) != n_args:
+        compiled = cache[fun] = kind(fun, argnums=tuple(range(n_args)))
+    return compiled
+
+
 _vjp_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -459,18 +472,7 @@ def vjp(fun: Callable, *primals) -> tuple[Any, Callable]:
     >>> pullback(np.array([[1., 0.1], [0.01, 0.001]]))[0]
     array([2.   , 0.2  , 0.02 , 0.002])
     """
-    try:
-        compiled = _vjp_cache.get(fun)
-    except TypeError:
-        compiled = None
-    if compiled is None:
-        compiled = _VJPFunction(fun, argnums=tuple(range(len(primals))))
-        try:
-            _vjp_cache[fun] = compiled
-        except TypeError:
-            pass
-    if len(compiled._argnums) != len(primals):
-        compiled = _VJPFunction(fun, argnums=tuple(range(len(primals))))
+    compiled = compiled_per_function(_vjp_cache, fun, _VJPFunction, len(primals))
     if any(isinstance(leaf, Tracer) for leaf in flatten(primals)[0]):
         return compiled.traced(primals)
     spec, flat = compiled._call(primals, {})

@@ -13,7 +13,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import codegen, passes
-from .api import GradFunction, _as_operand, _Compiled, _fun_name, _identifier, _TracedCall, grad
+from .api import (
+    GradFunction,
+    _as_operand,
+    _Compiled,
+    _fun_name,
+    _identifier,
+    _TracedCall,
+    compiled_per_function,
+    grad,
+)
 from .autodiff import backward
 from .cache import Specialization, specialization_key
 from .errors import GuardFailed, TracediffError
@@ -210,9 +219,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     for i, (p, t) in enumerate(zip(primals, tangents)):
         if np.shape(p) != np.shape(t):
             raise ValueError(f"jvp of {_fun_name(fun)}: tangent {i} has shape {np.shape(t)}, its primal {np.shape(p)}")
-    compiled = _jvp_cache.get(fun)
-    if compiled is None or len(compiled._argnums) != len(primals):
-        compiled = _jvp_cache[fun] = _JVPFunction(fun, tuple(range(len(primals))))
+    compiled = compiled_per_function(_jvp_cache, fun, _JVPFunction, len(primals))
     return compiled.run(primals, [np.asarray(t, dtype=np.result_type(p)) for p, t in zip(primals, tangents)])
 
 
