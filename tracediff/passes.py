@@ -8,7 +8,40 @@ from .ir import Graph, Literal, Node, Var, operand_key, params_key
 
 def optimize(graph: Graph) -> Graph:
     graph = simplify(scalarize_uniform_constants(graph))
-    return fresh_outputs(eliminate_dead_code(eliminate_common_subexpressions(graph)))
+    graph = eliminate_dead_code(eliminate_common_subexpressions(graph))
+    return fresh_outputs(eliminate_dead_code(implicit_broadcasts(graph)))
+
+
+def implicit_broadcasts(graph: Graph) -> Graph:
+    """Drop ``np.broadcast_to`` when every use is an elementwise operation that broadcasts its
+    operands anyway and whose result keeps its shape (reduction rules leave such broadcasts)."""
+    uses: dict = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            if isinstance(v, Var):
+                uses.setdefault(v.id, []).append(node)
+    output_ids = {v.id for v in graph.outputs if isinstance(v, Var)}
+    replace = {}
+    for node in graph.nodes:
+        if node.primitive.name != "broadcast_to" or node.out.id in output_ids:
+            continue
+        source = node.inputs[0]
+        source_shape = source.shape if isinstance(source, Var) else np.shape(source.value)
+        consumers = uses.get(node.out.id, [])
+        if consumers and all(_broadcasts_anyway(c, node.out, source_shape) for c in consumers):
+            replace[node.out.id] = source
+    return _substitute(graph, replace) if replace else graph
+
+
+def _broadcasts_anyway(consumer, broadcast_var, source_shape) -> bool:
+    if not consumer.primitive.elementwise or consumer.out is None:
+        return False
+    shapes = [source_shape if isinstance(v, Var) and v.id == broadcast_var.id
+              else (v.shape if isinstance(v, Var) else np.shape(v.value)) for v in consumer.inputs]
+    try:
+        return np.broadcast_shapes(*shapes) == consumer.out.shape
+    except ValueError:
+        return False
 
 
 def fresh_outputs(graph: Graph) -> Graph:
@@ -138,7 +171,9 @@ def _same_as_operand(node, producer):
     name, ins = node.primitive.name, node.inputs
     if node.primitive.alias:
         return ins[0]
-    if name == "astype" and _operand_matches(node, ins[0]):
+    if name in ("astype", "reshape") and _operand_matches(node, ins[0]):
+        return ins[0]
+    if name == "transpose" and node.params["axes"] == tuple(range(len(node.params["axes"]))):
         return ins[0]
     if name == "negative" and isinstance(ins[0], Var):
         inner = producer.get(ins[0].id)
@@ -183,7 +218,13 @@ def _fold_scalar_chains(node, producer) -> None:
         if np.result_type(*dtypes) == node.out.dtype and np.broadcast_shapes(*shapes) == node.out.shape:
             node.primitive, node.inputs = REGISTRY[prim_name], inputs
 
-    if name == "negative":
+    if name == "reshape" and made_by(ins[0], "reshape") is not None:
+        node.inputs = [made_by(ins[0], "reshape").inputs[0]]  # reshape(reshape(x)) is one reshape
+    elif name == "transpose" and made_by(ins[0], "transpose") is not None:
+        inner = made_by(ins[0], "transpose")
+        node.inputs = [inner.inputs[0]]  # transpose(transpose(x)) is one transpose
+        node.params = {"axes": tuple(inner.params["axes"][a] for a in node.params["axes"])}
+    elif name == "negative":
         pair = scalar_times(made_by(ins[0], "multiply"))
         if pair is not None:
             become("multiply", [Literal(-pair[0]), pair[1]])
