@@ -22,14 +22,19 @@ DOCS = ROOT / "docs"
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
 
 
-def build(config_dir: pathlib.Path, site_dir: pathlib.Path) -> subprocess.CompletedProcess:
+def run_mkdocs(config_dir: pathlib.Path, site_dir: pathlib.Path) -> subprocess.CompletedProcess:
+    """`mkdocs build --strict` of config_dir/mkdocs.yml into site_dir."""
     if importlib.util.find_spec("mkdocs") is None:
         pytest.fail("mkdocs is not installed; it is in the test extra: pip install -e '.[test]'")
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config_dir / "mkdocs.yml"),
          "--site-dir", str(site_dir)],
         cwd=config_dir, capture_output=True, text=True, timeout=120,
     )
+
+
+def build(config_dir: pathlib.Path, site_dir: pathlib.Path) -> subprocess.CompletedProcess:
+    done = run_mkdocs(config_dir, site_dir)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -78,10 +83,7 @@ def test_a_broken_link_fails_the_build(tmp_path):
     shutil.copy(ROOT / "mkdocs.yml", work)
     shutil.copy(ROOT / "mkdocs_hooks.py", work)
     (work / "docs" / "broken.md").write_text("# Broken\n\nSee [nothing](no-such-page.md).\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=work, capture_output=True, text=True, timeout=120,
-    )
+    done = run_mkdocs(work, tmp_path / "site")
     assert done.returncode != 0
     assert "no-such-page.md" in done.stdout + done.stderr
 

@@ -42,10 +42,6 @@ GRADIENT_TESTS = textwrap.dedent('''
 ''')
 
 
-def entry_points():
-    return [ep for ep in importlib.metadata.entry_points(group="pytest11") if ep.value == PLUGIN]
-
-
 def test_installing_tracediff_registers_the_plugin():
     try:
         dist = importlib.metadata.distribution("tracediff")
@@ -205,6 +201,18 @@ def test_check_grads_outside_pytest():
 
 def test_passing_check_raises_nothing():
     assert pytest_plugin.check_grads(lambda x: np.sum(x ** 3), np.array([1.0, 2.0])) is None
+
+
+def test_options_reach_td_testing_check_grads():
+    """order=2 checks second derivatives: a rule with the right values but a wrong derivative
+    (stop_gradient inside the rule) passes at order 1 and fails at order 2."""
+    cube = td.primitive(lambda x: x ** 3, name="cube")
+    td.defvjp(cube, lambda g, ans, x: g * 3 * td.stop_gradient(x) ** 2)
+    x = np.array([0.5, 1.5])
+    pytest_plugin.check_grads(lambda x: np.sum(cube(x)), x)
+    with pytest.raises(pytest_plugin.GradientCheckError) as failure:
+        pytest_plugin.check_grads(lambda x: np.sum(cube(x)), x, order=2)
+    assert "def grad_" in failure.value.source
 
 
 def test_when_no_source_can_be_generated_the_report_says_why():

@@ -232,7 +232,7 @@ class _Compiled:
         spec.signature = describe_key(spec)
         if reason is not None:
             logger.info("%s traced again: %s", self, reason)
-        cache.add(key, spec, self)
+        spec = cache.add(key, spec, self)
         try:
             flat = spec.run(*dynamic)
         except GuardFailed as failure:
@@ -257,7 +257,7 @@ class _Compiled:
                 continue
         spec = self._build(*concrete)
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
-        self._cache.add(key, spec, self)
+        spec = self._cache.add(key, spec, self)
         return _as_replayed(spec), interpret(spec.graph, dynamic)
 
     def _build(self, args, kwargs) -> Specialization:

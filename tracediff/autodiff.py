@@ -118,6 +118,9 @@ def _fit(g, var: Var):
             if np.shape(g) != var.shape:  # the size-1 axes summed away come back
                 g = np.reshape(g, var.shape)
     dtype = getattr(g, "dtype", None)
+    if dtype is not None and dtype.kind == "c" and var.dtype.kind != "c":
+        g = np.real(g)  # a real value's cotangent is the real part (complex intermediates)
+        dtype = getattr(g, "dtype", None)
     if dtype != var.dtype and not isinstance(g, (int, float)):  # Python scalars adapt to any dtype
         g = g.astype(var.dtype) if isinstance(g, Tracer) else np.asarray(g, dtype=var.dtype)
     return g

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class CacheInfo(NamedTuple):
     specializations: int
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: the cache removes and reorders them
 class Specialization:
     """Generated code for one key and one path through the user's control flow."""
 
@@ -114,35 +115,50 @@ class SpecializationCache:
         self.hits = self.misses = self.traces = 0
         self.history: list[str] = []  # why each trace after the first happened
         self._warned = False
+        # Changes to the lists are made under the lock; the lean call path only reads specs[0].
+        self._lock = threading.RLock()
 
     def lookup(self, key) -> list:
         return list(self.entries.get(key, ()))
 
     def hit(self, key, spec: Specialization) -> None:
         self.hits += 1
-        spec.hits += 1
-        spec.last_used = next_use()
-        specs = self.entries[key]
-        if specs[0] is not spec:  # keep the path taken most recently first: it is tried first
-            specs.remove(spec)
-            specs.insert(0, spec)
+        self.ran(spec)
+        specs = self.entries.get(key)
+        if specs and specs[0] is not spec:  # the path taken most recently is tried first
+            with self._lock:
+                if spec in specs:
+                    specs.remove(spec)
+                    specs.insert(0, spec)
 
     @staticmethod
     def ran(spec: Specialization) -> None:
         spec.hits += 1
-
-    def add(self, key, spec: Specialization, owner) -> None:
-        if self.entries:
-            self.history.append(spec.reason)
         spec.last_used = next_use()
-        self.entries.setdefault(key, []).insert(0, spec)
-        while sum(len(v) for v in self.entries.values()) > self.limit:
-            self._evict_oldest(owner, spec.reason)
+
+    def add(self, key, spec: Specialization, owner) -> Specialization:
+        """Keep ``spec``; return the specialization to use (an equal one another thread traced
+        at the same time, if there is one)."""
+        with self._lock:
+            if self.entries:  # not the first trace: say why it happened
+                self.history.append(spec.reason)
+            specs = self.entries.setdefault(key, [])
+            for known in specs:
+                if known.module.source == spec.module.source:
+                    return known
+            spec.last_used = next_use()
+            specs.insert(0, spec)
+            while sum(len(v) for v in self.entries.values()) > self.limit:
+                self._evict_oldest(owner, spec.reason)
+            return spec
 
     def discard(self, key, spec: Specialization) -> None:
-        self.entries[key].remove(spec)
-        if not self.entries[key]:
-            del self.entries[key]
+        with self._lock:  # another thread may have discarded it already
+            specs = self.entries.get(key, [])
+            if spec in specs:
+                specs.remove(spec)
+            if not specs:
+                self.entries.pop(key, None)
 
     def _evict_oldest(self, owner, reason: str) -> None:
         key, spec = min(((k, s) for k, specs in self.entries.items() for s in specs),

@@ -19,7 +19,6 @@ holding the user's array (by reference); a comment at the top shows small ones b
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import hashlib
 import io
@@ -78,16 +77,17 @@ class GeneratedModule:
         return self.namespace[name]
 
 
-def safe_identifier(text: str, taken: set) -> str:
+def safe_identifier(text: str, taken: set, reserved=frozenset()) -> str:
     """A valid Python name derived from ``text`` that is not in ``taken`` (which it joins).
 
     Only ASCII letters, digits and ``_`` of ``text`` survive (``p['a-b']`` gives ``p_a_b``), so no
-    text of the user's can reach the generated code as anything but a plain name.
+    text of the user's can reach the generated code as anything but a plain name. Keywords and
+    names in ``reserved`` (names the code uses, like ``int``) get a trailing ``_``.
     """
     name = re.sub(r"_{2,}", "_", re.sub(r"\W+", "_", text, flags=re.ASCII)).strip("_") or "v"
     if name[0].isdigit():
         name = "_" + name
-    if name in _RESERVED:
+    if name in _RESERVED or name in reserved:
         name += "_"
     candidate, n = name, 1
     while candidate in taken:
@@ -95,10 +95,6 @@ def safe_identifier(text: str, taken: set) -> str:
         candidate = f"{name}_{n}"
     taken.add(candidate)
     return candidate
-
-
-def signature_comment(params: list, names: list) -> str:
-    return ", ".join(f"{n}: {type_str(v.shape, v.dtype)}" for v, n in zip(params, names))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,12 +173,13 @@ def _one_line(lines: list) -> str:
     except (tokenize.TokenError, SyntaxError, IndentationError):
         tokens = []
     if tokens:
-        rows = text.splitlines(True)
+        rows = text.split("\n")
+        rows = [row + "\n" for row in rows[:-1]] + rows[-1:]  # (splitlines would split at \u2028)
         for t in reversed(tokens):  # cut each comment out of its row
             (r, c), (_, c_end) = t.start, t.end
             rows[r - 1] = rows[r - 1][:c] + rows[r - 1][c_end:]
         text = "".join(rows)
-    parts = [line.strip() for line in text.splitlines() if line.strip()]
+    parts = [line.strip() for line in text.split("\n") if line.strip()]
     joined = ""
     for part in parts:
         if joined and not joined.endswith(("(", "[", "{")) and not part.startswith((")", "]", "}")):
@@ -193,7 +190,7 @@ def _one_line(lines: list) -> str:
 
 
 def _comment(text: str, width: int = 200) -> str:
-    text = printable(text)
+    text = printable(text).rstrip()
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -215,9 +212,6 @@ class _Guard:
 
     def __init__(self, index: int, test: ast.expr, negate: bool, value: ast.expr):
         self.index, self.test, self.negate, self.value = index, test, negate, value
-
-    def exprs(self):
-        return [self.test, self.value]
 
     def render(self) -> list[str]:
         test = _source(self.test)
@@ -242,29 +236,9 @@ def _placeholder(var: Var) -> str:
     return f"{_PLACEHOLDER}{var.id}"
 
 
-def _no_negative_constants(tree):
-    """astor writes Constant(-2.0) ** 2 as ``-2.0 ** 2`` (that is -4): write negative numbers as
-    unary minus, which astor parenthesizes."""
-    for parent in ast.walk(tree):
-        for name, value in ast.iter_fields(parent):
-            values = value if isinstance(value, list) else [value]
-            for i, child in enumerate(values):
-                if (isinstance(child, ast.Constant) and isinstance(child.value, (int, float, complex))
-                        and not isinstance(child.value, bool) and _is_negative(child.value)):
-                    fixed = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-child.value))
-                    if isinstance(value, list):
-                        value[i] = fixed
-                    else:
-                        setattr(parent, name, fixed)
-    return tree
-
-
-def _is_negative(v) -> bool:
-    return (v.real < 0) if isinstance(v, complex) else v < 0
-
-
 def _source(node) -> str:
-    lines = astor.to_source(_no_negative_constants(node)).rstrip("\n").split("\n")
+    """``node`` written out by astor (negative numbers in it must be unary minus, see _Scan)."""
+    lines = astor.to_source(node).rstrip("\n").split("\n")
     text = "\n".join(line.rstrip() for line in lines)
     if isinstance(node, ast.expr) and text.startswith("(") and text.endswith(")"):
         try:  # astor parenthesizes a lone expression: drop them when they are its own
@@ -273,12 +247,6 @@ def _source(node) -> str:
         except SyntaxError:
             pass
     return text
-
-
-def _flat(node) -> str:
-    """A statement on one line, to measure it."""
-    source = astor.to_source(_no_negative_constants(copy.deepcopy(node)), pretty_source="".join)
-    return source.strip()
 
 
 class _Module:
@@ -346,28 +314,111 @@ class _Module:
         return _Guard(index, test, False, self.operand(node.inputs[0]))
 
 
-def _walk(stmt):
-    for expr in (stmt.exprs() if isinstance(stmt, _Guard) else [stmt]):
-        yield from ast.walk(expr)
+class _Scan:
+    """One walk over a function's statements: where each placeholder is loaded (to fold and to
+    count uses), every placeholder Name (to rename), and the other names the code uses."""
+
+    def __init__(self):
+        self.loads: dict = {}  # placeholder -> [(item index, parent, field, list index or None)]
+        self.placeholders: list = []  # every Name node holding a placeholder
+        self.free: set = set()  # names that are not placeholders: np, int, _c0, ...
+
+    def add(self, index: int, stmt) -> None:
+        todo = [stmt]
+        while todo:
+            parent = todo.pop()
+            fields = ((f, getattr(parent, f)) for f in ("test", "value")) if isinstance(parent, _Guard) \
+                else ast.iter_fields(parent)
+            for field_name, value in fields:
+                for i, child in (enumerate(value) if isinstance(value, list) else ((None, value),)):
+                    if isinstance(child, ast.Name):
+                        if child.id.startswith(_PLACEHOLDER):
+                            self.placeholders.append(child)
+                            if not isinstance(getattr(child, "ctx", None), ast.Store):
+                                self.loads.setdefault(child.id, []).append((index, parent, field_name, i))
+                        else:
+                            self.free.add(child.id)
+                    elif isinstance(child, ast.Constant) and _negative_number(child.value):
+                        # astor writes Constant(-2.0) ** 2 as -2.0 ** 2 (that is -4): unary minus
+                        # instead, which it parenthesizes
+                        _put(parent, field_name, i, ast.UnaryOp(op=ast.USub(), operand=ast.Constant(-child.value)))
+                    elif isinstance(child, ast.AST):
+                        todo.append(child)
 
 
-def _loads(stmt) -> list:
-    return [n for n in _walk(stmt) if isinstance(n, ast.Name) and n.id.startswith(_PLACEHOLDER)
-            and not isinstance(getattr(n, "ctx", None), ast.Store)]
+def _put(parent, field_name: str, i, node) -> None:
+    if i is None:
+        setattr(parent, field_name, node)
+    else:
+        getattr(parent, field_name)[i] = node
 
 
-def _substitute(stmt, name: str, expr: ast.expr):
-    """Replace the one load of ``name`` in ``stmt`` by ``expr`` (in place)."""
-    for parent in list(_walk(stmt)) + ([stmt] if isinstance(stmt, _Guard) else []):
-        for field_name, value in (vars(parent).items() if isinstance(parent, _Guard) else ast.iter_fields(parent)):
-            values = value if isinstance(value, list) else [value]
-            for i, child in enumerate(values):
-                if isinstance(child, ast.Name) and child.id == name and not isinstance(getattr(child, "ctx", None), ast.Store):
-                    if isinstance(value, list):
-                        value[i] = expr
-                    else:
-                        setattr(parent, field_name, expr)
-                    return
+def _negative_number(v) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float, complex)):
+        return False
+    return (v.real < 0) if isinstance(v, complex) else v < 0
+
+
+_WIDTH_OF_A_NAME = 6  # names are not chosen when statements are measured
+
+
+def _width(node) -> int:
+    """About how many characters ``node`` takes when written out (to keep folded lines short)."""
+    if isinstance(node, ast.Name):
+        return _WIDTH_OF_A_NAME if node.id.startswith(_PLACEHOLDER) else len(node.id)
+    if isinstance(node, ast.Constant):
+        return 3 if node.value is Ellipsis else len(repr(node.value))
+    if isinstance(node, ast.Attribute):
+        return _width(node.value) + 1 + len(node.attr)
+    if isinstance(node, ast.keyword):
+        return len(node.arg or "**") + 1 + _width(node.value)
+    if isinstance(node, _Guard):
+        return 12 + _width(node.test)
+    if isinstance(node, ast.Assign):
+        return sum(_width(t) + 3 for t in node.targets) + _width(node.value)
+    if isinstance(node, (ast.BinOp, ast.BoolOp, ast.Compare)):
+        parts = list(ast.iter_child_nodes(node))
+        return sum(_width(c) for c in parts if not isinstance(c, (ast.operator, ast.cmpop, ast.boolop))) + 3 * (len(parts) // 2)
+    if isinstance(node, ast.UnaryOp):
+        return _width(node.operand) + (4 if isinstance(node.op, ast.Not) else 1)
+    if isinstance(node, ast.Call):
+        parts = node.args + node.keywords
+        return _width(node.func) + 2 + sum(_width(c) for c in parts) + 2 * max(len(parts) - 1, 0)
+    if isinstance(node, ast.Slice):
+        return 1 + sum(_width(c) for c in (node.lower, node.upper, node.step) if c is not None)
+    children = list(ast.iter_child_nodes(node))
+    return sum(_width(c) for c in children) + 2 * max(len(children), 1)
+
+
+def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
+    """Fold each temporary used once into the statement that uses it, in the same block, when
+    no effect (a guard, a random draw) lies between and the statement stays short."""
+    outputs = {v.id for v in spec.outputs if isinstance(v, Var)}
+    effects = list(itertools.accumulate(int(item.node.primitive.effectful) for item in items))
+    folds: dict = {}  # consumer index -> [(placeholder, its one load)]
+    for index, item in enumerate(items):
+        var = item.node.out
+        loads = scan.loads.get(item.defines, ())
+        if (item.defines is None or item.node.primitive.effectful or var.name is not None
+                or var.id in outputs or len(loads) != 1):
+            continue
+        consumer = loads[0][0]
+        if (consumer > index and items[consumer].block == item.block
+                and effects[consumer - 1] == effects[index]  # no effect in between
+                and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
+            folds.setdefault(consumer, []).append((index, loads[0]))
+    widths: dict = {}
+    for consumer in sorted(folds):
+        width = widths.get(consumer) or _width(items[consumer].stmts[0])
+        for source, (_, parent, field_name, i) in sorted(folds[consumer], key=lambda f: f[0]):
+            value = items[source].stmts[0].value
+            grown = width - _WIDTH_OF_A_NAME + (widths.get(source) or _width(items[source].stmts[0])) - 9
+            if grown > _INLINE_WIDTH:
+                continue
+            _put(parent, field_name, i, value)
+            items[source].inlined = True
+            width = grown
+        widths[consumer] = width
 
 
 def _function(spec: FunctionSpec, module: _Module) -> list[str]:
@@ -390,63 +441,24 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
         stmts, defines = module.statements(node)
         items.append(_Item(node, stmts, len(headers) - 1, defines))
     returned = [v if isinstance(v, Var) else module.literal(v.value) for v in spec.outputs]
-    _fold_temporaries(items, spec)
-    names = _choose_names(spec, items, module, [r for r in returned if isinstance(r, ast.expr)])
+    scan = _Scan()
+    for index, item in enumerate(items):
+        for stmt in item.stmts:
+            scan.add(index, stmt)
+    scan.free.update(n.id for expr in returned if isinstance(expr, ast.expr)
+                     for n in ast.walk(expr) if isinstance(n, ast.Name))
+    _fold_temporaries(items, spec, scan)
+    names = _choose_names(spec, items, module, scan.free)
+    for name_node in scan.placeholders:  # (a Name may be listed twice; a folded one has no name)
+        name_node.id = names.get(name_node.id, name_node.id)
     return _lay_out(spec, items, headers, names, returned)
 
 
-def _fold_temporaries(items: list, spec: FunctionSpec) -> None:
-    """Fold each temporary used once into the statement that uses it, in the same block, when
-    no effect (a guard, a random draw) lies between and the statement stays short."""
-    outputs = {v.id for v in spec.outputs if isinstance(v, Var)}
-    uses: dict = {}
-    for index, item in enumerate(items):
-        for stmt in item.stmts:
-            for name in _loads(stmt):
-                uses.setdefault(name.id, []).append(index)
-    for v in spec.outputs:
-        if isinstance(v, Var):
-            uses.setdefault(_placeholder(v), []).extend([-1, -1])  # returned: never folded
-    candidates = {}
-    for index, item in enumerate(items):
-        var = item.node.out
-        if (item.defines is not None and not item.node.primitive.effectful and var.name is None
-                and var.id not in outputs and len(uses.get(item.defines, ())) == 1):
-            candidates[item.defines] = index
-    for index, item in enumerate(items):
-        if item.node.primitive.emit_statements is not None or len(item.stmts) != 1:
-            continue
-        stmt = item.stmts[0]
-        for name in [n.id for n in _loads(stmt)]:
-            source = candidates.get(name)
-            if source is None or source >= index or items[source].block != item.block:
-                continue
-            if any(items[k].node.primitive.effectful for k in range(source + 1, index)):
-                continue
-            trial = copy.deepcopy(stmt)
-            _substitute(trial, name, copy.deepcopy(items[source].stmts[0].value))
-            if len(_flat_statement(trial)) > _INLINE_WIDTH:
-                continue
-            _substitute(stmt, name, items[source].stmts[0].value)
-            items[source].inlined = True
-
-
-def _flat_statement(stmt) -> str:
-    if isinstance(stmt, _Guard):
-        text = f"if not ({_flat(stmt.test)}): raise GuardFailed(0, {_flat(stmt.value)})"
-    else:
-        text = _flat(stmt)
-    return re.sub(f"{_PLACEHOLDER}(\\d+)", "vvvvv", text)  # names are not chosen yet: a typical width
-
-
-def _choose_names(spec: FunctionSpec, items: list, module: _Module, returned: list) -> dict:
+def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -> dict:
     """Placeholder -> name for this function: the user's names first, then cotangents and
     temporaries, in the order they are defined (so the same graph always gets the same names)."""
-    taken = set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules)
-    for item in items:
-        for stmt in item.stmts:
-            taken.update(n.id for n in _walk(stmt) if isinstance(n, ast.Name) and not n.id.startswith(_PLACEHOLDER))
-    taken.update(n.id for expr in returned for n in ast.walk(expr) if isinstance(n, ast.Name))
+    taken = set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules) | free
+    used = frozenset(taken)  # names the code uses: a user's name equal to one gets a trailing _
     names: dict = {}
 
     def give(var: Var, hint: str | None) -> None:
@@ -458,7 +470,7 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, returned: li
             taken.add(shared)
             names[key] = shared
         elif hint and re.search(r"[A-Za-z0-9]", hint, flags=re.ASCII):
-            names[key] = safe_identifier(hint, taken)
+            names[key] = safe_identifier(hint, taken, used)
         else:
             return
         module.names[var.id] = names[key]
@@ -496,12 +508,6 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, returned: li
     return names
 
 
-def _rename(stmt, names: dict) -> None:
-    for n in _walk(stmt):
-        if isinstance(n, ast.Name) and n.id.startswith(_PLACEHOLDER):
-            n.id = names[n.id]
-
-
 def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, returned: list) -> list[str]:
     params = [names[_placeholder(v)] for v in spec.params]
     lines = [f"def {spec.name}({', '.join(params)}):"]
@@ -517,7 +523,6 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
                 lines.append(f"    {header}")
             block = item.block
         for stmt in item.stmts:
-            _rename(stmt, names)
             rendered = stmt.render() if isinstance(stmt, _Guard) else _source(stmt).split("\n")
             lines.extend(f"    {line}" for line in rendered)
     outs = [names[_placeholder(r)] if isinstance(r, Var) else _source(r) for r in returned]
@@ -530,16 +535,23 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
 
 
 def constant_literal(value: np.ndarray) -> ast.expr | None:
-    """``np.array([1.0, 2.0])`` for a small array of numbers; None when it is better by name."""
+    """``np.array([1.0, 2.0])`` for a small array of numbers, ``np.full((20, 2), 1.0)`` for one
+    value everywhere; None when the array is better by name."""
     kind, size = value.dtype.kind, value.dtype.itemsize
-    if (value.size > _SMALL_CONSTANT or kind not in "biufc" or (kind == "f" and size > 8)
-            or (kind == "c" and size > 16) or (value.size == 0 and value.ndim != 1)):
+    if kind not in "biufc" or (kind == "f" and size > 8) or (kind == "c" and size > 16):
         return None  # long double does not survive a trip through Python floats
-    items = value.tolist() if value.dtype.kind in "bi" else _exact_items(value)
     kwargs = {} if value.dtype in (np.float64, np.bool_) else {"dtype": value.dtype}
-    node = ast.Call(func=np_attr("array"), args=[py_literal(items)],
-                    keywords=[ast.keyword(arg=k, value=py_literal(v)) for k, v in kwargs.items()])
-    return node
+    keywords = [ast.keyword(arg=k, value=py_literal(v)) for k, v in kwargs.items()]
+    if value.size > _SMALL_CONSTANT:
+        flat = value.ravel()
+        if not (flat == flat[0]).all() or flat[0] != flat[0]:
+            return None
+        fill = _exact_items(value.reshape(-1)[:1])[0]
+        return ast.Call(func=np_attr("full"), args=[py_literal(value.shape), py_literal(fill)], keywords=keywords)
+    if value.size == 0 and value.ndim != 1:
+        return None
+    items = value.tolist() if value.dtype.kind in "bi" else _exact_items(value)
+    return ast.Call(func=np_attr("array"), args=[py_literal(items)], keywords=keywords)
 
 
 def _exact_items(value: np.ndarray):

@@ -13,7 +13,6 @@ dtypes. The gradient code is the generated source, verbatim; around it the modul
 """
 from __future__ import annotations
 
-import ast
 import inspect
 import os
 import re
@@ -23,10 +22,7 @@ import numpy as np
 from . import codegen
 from .cache import GENERATORS, is_dynamic
 from .ir import printable, type_str
-from .pytree import LEAF, TreeDef, flatten, leaf_paths
-
-_CONTAINERS = (dict, list, tuple, type(None))
-
+from .pytree import TreeDef, flatten, leaf_paths
 
 class ExportError(TypeError):
     """The function or its arguments cannot be written as a standalone module."""
@@ -93,11 +89,12 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
     from .api import _arg_leaf_ranges, _fun_name, _leaf_converter
 
     fun_name = _fun_name(g.fun)
-    flat_name = spec.run.__name__  # grad_loss: the public name; the generated function gets a _
+    flat_name = spec.run.__name__  # the generated function, kept as _grad_loss
+    public = codegen.safe_identifier(f"{g.kind}_{getattr(g.fun, '__name__', 'f')}".replace("<lambda>", "lambda"), set())
     module = spec.module
-    taken = {"np", "os", "GuardFailed", "InputsTakeAnotherPath", "_GUARDS", "_check_array", "_check_float",
-             "_check_static", "_check_container", "_check_generator", "_data", "_out", flat_name,
-             f"_{flat_name}", *module.constants, *module.modules}
+    taken = {"np", "os", "GuardFailed", "InputsTakeAnotherPath", "_GUARDS", "_FUNCTION", "_differ",
+             "_check_array", "_check_float", "_check_static", "_check_container", "_check_generator",
+             "_data", "_out", public, f"_{flat_name}", *module.constants, *module.modules}
     params = _parameters(g.fun, len(args), taken)
     leaves, _ = flatten((args, kwargs))
     paths = [p for i, a in enumerate(args) for p in _paths(params[i], a)]
@@ -159,21 +156,21 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
     wrt = ", ".join(params[n] for n in g._argnums)
     doc = printable(f"The {what} of {fun_name} with respect to {wrt}, as td.{g.kind}({fun_name}) computes it.")
     types = ", ".join(f"{w}: {_type_of(leaf)}" for w, leaf in zip(where, leaves) if is_dynamic(leaf))
-    wrapper = [f"def {flat_name}({signature}):", f"    {doc!r}"] + [f"    {line}" for line in body]
+    wrapper = [f"def {public}({signature}):", f"    {doc!r}"] + [f"    {line}" for line in body]
 
-    guards = [(printable(codegen_guard_where(node)), node.params["expected"]) for node in module.guards]
+    guards = [(printable(_guard_where(node)), node.params["expected"]) for node in module.guards]
     functions = re.sub(rf"^def {re.escape(flat_name)}\(", f"def _{flat_name}(", module.functions, count=1, flags=re.M)
     imports = codegen.import_lines(module.modules, module.functions)
     needs = "NumPy" + "".join(f" and {line.split()[1].split('.')[0]}" for line in imports)
     lines = [
         codegen._comment(f"# Exported by tracediff: {g.kind} of {fun_name}"),
         codegen._comment(f"# For arguments {types}" if types else "# For these arguments"),
-        f"# Needs only {needs}. Calling {flat_name} with other shapes, dtypes or static arguments, or",
+        f"# Needs only {needs}. Calling {public} with other shapes, dtypes or static arguments, or",
         "# with inputs that take another path through the function's control flow, raises",
         "# InputsTakeAnotherPath: export again with such inputs.",
     ]
     lines += ["import os", ""] if data_file else []
-    lines += ["import numpy as np", *imports, "", "", *_RUNTIME.strip("\n").split("\n"), ""]
+    lines += ["import numpy as np", *imports, "", "", *_RUNTIME.strip("\n").split("\n"), "", ""]
     lines.append(f"_GUARDS = {_guard_table(guards)}")
     lines.append(f"_FUNCTION = {printable(fun_name)!r}")
     if small or data_file:
@@ -186,7 +183,7 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
     return "\n".join(lines)
 
 
-def codegen_guard_where(node) -> str:
+def _guard_where(node) -> str:
     loc = node.loc
     if loc is None:
         return "(unknown line)"
@@ -234,8 +231,7 @@ def _parameters(fun, n: int, taken: set) -> list:
 
 def _paths(access: str, tree) -> list:
     """Source that reads each leaf of ``tree`` from ``access``, in flatten order."""
-    leaves, treedef = flatten(tree)
-    return _leaf_access(treedef, access)
+    return _leaf_access(flatten(tree)[1], access)
 
 
 def _leaf_access(treedef: TreeDef, access: str) -> list:
@@ -264,6 +260,10 @@ def _container_checks(treedef: TreeDef, access: str, label: str) -> list:
     if treedef.kind is None:
         return []
     if treedef.kind is dict:
+        odd = [k for k in treedef.data if not isinstance(k, (str, int, bytes))]
+        if odd:
+            raise ExportError(f"{label} has keys of type {type(odd[0]).__name__}: export supports dict keys "
+                              "that are strings, ints or bytes")
         lines = [f"_check_container({label!r}, {access}, dict, {tuple(treedef.data)!r})"]
         for key, child in zip(treedef.data, treedef.children):
             lines += _container_checks(child, f"{access}[{key!r}]", f"{label}[{key!r}]")

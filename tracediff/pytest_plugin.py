@@ -39,11 +39,14 @@ class GradientCheckError(AssertionError):
 
 
 def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: float | None = None,
-                atol: float | None = None, seed: int = 0) -> None:
-    """:func:`tracediff.testing.check_grads`, failing with the generated gradient source in the message."""
+                atol: float | None = None, seed: int = 0, **options) -> None:
+    """:func:`tracediff.testing.check_grads`, failing with the generated gradient source in the message.
+
+    Other keyword arguments (such as ``order=2``) are passed on to it.
+    """
     __tracebackhide__ = True  # pytest: the failure points at the test's line, not at this function
     try:
-        testing.check_grads(fun, *args, argnums=argnums, rtol=rtol, atol=atol, seed=seed)
+        testing.check_grads(fun, *args, argnums=argnums, rtol=rtol, atol=atol, seed=seed, **options)
     except AssertionError as failure:
         source = generated_source(fun, args, argnums)
         raise GradientCheckError(f"{failure}\n\n{source}", source) from None
@@ -57,13 +60,14 @@ def generated_source(fun: Callable, args: tuple, argnums: int | Sequence[int] = 
     which runs the same rules.
     """
     from .api import grad
+    from .errors import NonScalarOutputError
 
     name = getattr(fun, "__qualname__", None) or repr(fun)
     try:
-        if np.ndim(fun(*args)) == 0:
-            header = f"the gradient tracediff generated, td.grad({name}, argnums={argnums!r}):"
+        try:  # traced, never called on the arguments themselves: fun may write into its inputs
             source = grad(fun, argnums=argnums).source(*args)
-        else:
+            header = f"the gradient tracediff generated, td.grad({name}, argnums={argnums!r}):"
+        except NonScalarOutputError:
             def summed(*a):
                 return np.sum(fun(*a))
 
@@ -72,9 +76,9 @@ def generated_source(fun: Callable, args: tuple, argnums: int | Sequence[int] = 
                 summed.__signature__ = inspect.signature(fun)
             except (TypeError, ValueError):
                 pass
+            source = grad(summed, argnums=argnums).source(*args)
             header = (f"the gradient tracediff generated for sum({name}(...)), argnums={argnums!r} (the "
                       "output is not a scalar: check_grads checked a vector-Jacobian product, same rules):")
-            source = grad(summed, argnums=argnums).source(*args)
     except Exception as error:  # the check already failed: say why there is no source, don't mask it
         return f"the gradient tracediff generated for {name}: not available ({type(error).__name__}: {error})"
     return f"{header}\n{source}"
@@ -84,7 +88,8 @@ def generated_source(fun: Callable, args: tuple, argnums: int | Sequence[int] = 
 def check_grads_fixture() -> Callable:
     """Check a function's tracediff gradient against finite differences.
 
-    ``check_grads(fun, *args, argnums=0, rtol=None, atol=None, seed=0)``: tolerances default to
-    the arguments' dtype; a failure shows the worst entries and the generated gradient source.
+    ``check_grads(fun, *args, argnums=0, rtol=None, atol=None, seed=0, order=1)``: tolerances
+    default to the arguments' dtype; a failure shows the worst entries and the generated gradient
+    source (of the first derivative, also when ``order=2`` checks the second).
     """
     return check_grads

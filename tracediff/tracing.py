@@ -187,7 +187,8 @@ def bind(primitive, args, params):
             for a in args]
     values = [a._value if isinstance(a, Tracer) else a for a in args]
     out = trace.record(primitive, args, params, primitive.impl(*values, **params))
-    if primitive.is_view and isinstance(args[0], Tracer):  # NumPy would return a view of args[0]
+    if (primitive.is_view and isinstance(args[0], Tracer)
+            and np.may_share_memory(out._value, args[0]._value)):  # NumPy returned a view of args[0]
         out._view_of = args[0]
         out._view_kind = (primitive.name, params.get("axes"))
         args[0]._views.append(out)
@@ -292,6 +293,8 @@ class Tracer:
     ndim = property(lambda self: len(self._var.shape))
     size = property(lambda self: int(np.prod(self._var.shape, dtype=np.int64)))
     T = property(lambda self: np.transpose(self))
+    real = property(lambda self: np.real(self))
+    imag = property(lambda self: np.imag(self))
     requires_grad = property(lambda self: self._var.requires_grad)
 
     def __len__(self):
@@ -464,11 +467,14 @@ def _method(numpy_function):
 
 for _f in (np.sum, np.mean, np.max, np.min, np.prod, np.var, np.std, np.dot, np.ravel,
            np.squeeze, np.clip, np.cumsum, np.argmax, np.argmin, np.any, np.all, np.round,
-           np.swapaxes, np.trace, np.diagonal, np.repeat, np.nonzero, np.argsort, np.sort):
+           np.swapaxes, np.trace, np.diagonal, np.repeat, np.nonzero, np.argsort, np.sort,
+           np.conj, np.conjugate):
     setattr(Tracer, _f.__name__, _method(_f))
 Tracer.reshape = lambda self, *shape, **kw: np.reshape(self, shape[0] if len(shape) == 1 else shape, **kw)
 Tracer.transpose = lambda self, *axes: np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-Tracer.flatten = lambda self: np.ravel(self)
+Tracer.flatten = lambda self, order="C": np.copy(np.ravel(self, order))  # a copy, never a view
+Tracer.sort = lambda self, axis=-1, kind=None, order=None: self._become(np.sort(self, axis, kind, order))  # in place
+Tracer.take, Tracer.searchsorted = _method(np.take), _method(np.searchsorted)
 Tracer.copy = lambda self: np.copy(self)
 Tracer.astype = lambda self, dtype, **kw: _astype(self, dtype)
 

@@ -176,7 +176,7 @@ class _JVPFunction(_Compiled):
             except GuardFailed:
                 continue
         spec = self._build(primals, {})
-        self._cache.add(key, spec, self)
+        spec = self._cache.add(key, spec, self)
         return spec.run(*dynamic, *tangents)
 
     def _compile(self, call: _TracedCall) -> Specialization:

@@ -42,19 +42,19 @@ def _with_zero(r, *shape):
     return x
 
 
-def _unary(prim, ufunc, shape=(3, 4)):
+def _unary(prim, ufunc, shape=(4,)):  # small: second-order checks cost a trace and many calls
     return Case(prim, "second order", second_order(ufunc), lambda r: (r(*shape),))
 
 
 def _binary(prim, ufunc):
-    return Case(prim, "second order", second_order(ufunc, (0, 1)), lambda r: (r(3, 1), r(4)), (0, 1))
+    return Case(prim, "second order", second_order(ufunc, (0, 1)), lambda r: (r(2, 1), r(3)), (0, 1))
 
 
 CASES = [
     # np.sinc is a function, not a ufunc
     Case("sinc", "2-D", lambda x: np.sinc(x), lambda r: (r(3, 4),)),
     Case("sinc", "through 0", lambda x: np.sinc(x), lambda r: (_with_zero(r, 5),)),
-    Case("sinc", "second order", second_order(np.sinc), lambda r: (r(3, 4),)),
+    Case("sinc", "second order", second_order(np.sinc), lambda r: (r(4),)),
     # np.clip: scalar, absent, array and keyword bounds; gradient to the bounds where they clip
     Case("clip", "scalar bounds", lambda x: np.clip(x, -1.0, 1.0), lambda r: (r(3, 4),)),
     Case("clip", "a_min None", lambda x: np.clip(x, None, 0.5), lambda r: (r(3, 4),)),
@@ -68,7 +68,7 @@ CASES = [
     Case("clip", "crossed bounds (lo > hi)", lambda x, lo, hi: np.clip(x, lo, hi),
          lambda r: (r(3, 4), r(4) + 2.5, r(4) - 2.5), (0, 1, 2)),
     Case("clip", "second order", second_order(lambda x, lo, hi: np.clip(x, lo, hi) ** 2, (0, 1, 2)),
-         lambda r: (r(3, 4), r(4) - 1.0, r(3, 1) + 1.0), (0, 1, 2)),
+         lambda r: (r(2, 3), r(3) - 1.0, r(2, 1) + 1.0), (0, 1, 2)),
     # operators and Python scalars
     Case("remainder", "x % y", lambda x, y: x % y, lambda r: (r(3, 4), r(4) + 2.5), (0, 1)),
     Case("remainder", "x % 0.7, negative x", lambda x: (x - 1.0) % 0.7, lambda r: (r(3, 4),)),
@@ -90,10 +90,8 @@ CASES = [
          lambda r: (r(3, 4),)),
     Case("where", "nan_to_num", lambda x: np.nan_to_num(np.where(x > 1.0, np.inf, np.where(x < -1.0, np.nan, x)),
                                                        posinf=5.0, neginf=-5.0) * x, lambda r: (r(3, 4),)),
-    # second order: the rules are differentiated themselves
+    # second order: the rules are differentiated themselves (not those that only scale or select g)
     _unary("cbrt", np.cbrt),
-    _unary("fabs", np.fabs),
-    _unary("positive", np.positive),
     _unary("exp2", np.exp2),
     _unary("log2", np.log2),
     _unary("log10", np.log10),
@@ -107,11 +105,8 @@ CASES = [
     _unary("sinh", np.sinh),
     _unary("cosh", np.cosh),
     _unary("reciprocal", np.reciprocal),
-    _unary("deg2rad", np.deg2rad),
-    _unary("radians", np.radians),
+    _unary("deg2rad", np.deg2rad),  # (not their aliases radians, degrees: the same rule)
     _unary("rad2deg", lambda x: np.rad2deg(x) / 100),
-    _unary("degrees", lambda x: np.degrees(x) / 100),
-    _unary("conjugate", np.conjugate),
     _binary("float_power", np.float_power),
     _binary("logaddexp", np.logaddexp),
     _binary("logaddexp2", np.logaddexp2),

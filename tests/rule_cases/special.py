@@ -21,7 +21,7 @@ def _cases():
         ufunc = getattr(sp, name)
         cases += [
             Case(name, "2-D", lambda x, f=ufunc: f(x), lambda r: (r(3, 4),)),
-            Case(name, "second order", second_order(ufunc), lambda r: (r(3, 4),)),
+            Case(name, "second order", second_order(ufunc), lambda r: (r(4),)),
         ]
     for name in ("xlogy", "xlog1py"):
         ufunc = getattr(sp, name)
@@ -29,15 +29,15 @@ def _cases():
             Case(name, "broadcast", lambda x, y, f=ufunc: f(x, y), lambda r: (r(3, 1), r(4)), (0, 1)),
             Case(name, "x == 0 somewhere", lambda x, y, f=ufunc: f(x * np.array([0.0, 1.0, 1.0]), y),
                  lambda r: (r(3), r(3)), (0, 1)),
-            Case(name, "second order", second_order(ufunc, (0, 1)), lambda r: (r(3, 1), r(4)), (0, 1)),
+            Case(name, "second order", second_order(ufunc, (0, 1)), lambda r: (r(2, 1), r(3)), (0, 1)),
         ]
     cases += [
         Case("psi", "by its other name, digamma", lambda x: sp.digamma(x), lambda r: (r(5),)),
         Case("iv", "order 1.5, broadcast", lambda z: sp.iv(1.5, z), lambda r: (r(3, 4),)),
         Case("iv", "array order", lambda v, z: sp.iv(v, z), lambda r: (r(4), r(3, 4)), (1,)),
-        Case("iv", "second order", second_order(lambda z: sp.iv(0.5, z)), lambda r: (r(3, 4),)),
+        Case("iv", "second order", second_order(lambda z: sp.iv(0.5, z)), lambda r: (r(4),)),
         Case("polygamma", "n=1 and n=2", lambda x: sp.polygamma(1, x) + sp.polygamma(2, x), lambda r: (r(3, 4),)),
-        Case("polygamma", "second order", second_order(lambda x: sp.polygamma(1, x) / 10), lambda r: (r(3, 4),)),
+        Case("polygamma", "second order", second_order(lambda x: sp.polygamma(1, x) / 10), lambda r: (r(4),)),
         Case("logsumexp", "all", lambda x: sp.logsumexp(x), lambda r: (r(3, 4),)),
         Case("logsumexp", "axis=1", lambda x: sp.logsumexp(x, axis=1), lambda r: (r(3, 4),)),
         Case("logsumexp", "axis=(0, -1) keepdims", lambda x: sp.logsumexp(x, axis=(0, -1), keepdims=True),
@@ -47,14 +47,14 @@ def _cases():
         Case("logsumexp", "weights b broadcast", lambda x, b: sp.logsumexp(x, axis=-1, b=b),
              lambda r: (r(3, 4), r(4) + 3.0), (0, 1)),
         Case("logsumexp", "large values", lambda x: sp.logsumexp(x * 400.0, axis=1), lambda r: (r(3, 4),)),
-        Case("logsumexp", "second order", second_order(lambda x: sp.logsumexp(x, axis=1)), lambda r: (r(3, 4),)),
+        Case("logsumexp", "second order", second_order(lambda x: sp.logsumexp(x, axis=1)), lambda r: (r(2, 3),)),
         Case("softmax", "axis=-1", lambda x: sp.softmax(x, axis=-1), lambda r: (r(3, 4),)),
         Case("softmax", "all", lambda x: sp.softmax(x), lambda r: (r(3, 4),)),
         Case("softmax", "axis=(0, 2)", lambda x: sp.softmax(x, axis=(0, 2)), lambda r: (r(2, 3, 4),)),
-        Case("softmax", "second order", second_order(lambda x: sp.softmax(x, axis=0)), lambda r: (r(3, 4),)),
+        Case("softmax", "second order", second_order(lambda x: sp.softmax(x, axis=0)), lambda r: (r(2, 3),)),
         Case("log_softmax", "axis=1", lambda x: sp.log_softmax(x, axis=1), lambda r: (r(3, 4),)),
         Case("log_softmax", "all", lambda x: sp.log_softmax(x), lambda r: (r(3, 4),)),
-        Case("log_softmax", "second order", second_order(lambda x: sp.log_softmax(x, axis=-1)), lambda r: (r(3, 4),)),
+        Case("log_softmax", "second order", second_order(lambda x: sp.log_softmax(x, axis=-1)), lambda r: (r(2, 3),)),
     ]
     return cases
 

@@ -1,5 +1,5 @@
 """Primitives grouped by family; importing this package registers them all."""
-from . import core, elementwise, indexing, linalg, random, reductions, shape  # noqa: F401
+from . import core, elementwise, fft, indexing, linalg, random, reductions, shape  # noqa: F401
 from . import special  # noqa: F401  (registers scipy.special's rules when SciPy is imported)
 from .core import REGISTRY, Primitive, defvjp, primitive
 

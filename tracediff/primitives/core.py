@@ -134,7 +134,11 @@ def py_literal(value) -> ast.expr:
             return np_attr("nan")
         if math.isinf(value):
             return np_attr("inf") if value > 0 else ast.UnaryOp(op=ast.USub(), operand=np_attr("inf"))
-    if isinstance(value, (int, float, complex)) and not isinstance(value, bool) and value < 0:
+    if isinstance(value, complex):  # (1+2j); complex(nan, 1.0) when a part is not finite
+        if math.isfinite(value.real) and math.isfinite(value.imag):
+            return ast.Constant(value=value)
+        return call(ast.Name(id="complex"), [py_literal(value.real), py_literal(value.imag)])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
         return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-value))
     if isinstance(value, (tuple, list)):
         node = ast.Tuple if isinstance(value, tuple) else ast.List

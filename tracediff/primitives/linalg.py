@@ -1,16 +1,64 @@
-"""Products: matmul (``@``, ``np.matmul``) and ``np.dot`` for 1-D and 2-D operands."""
+"""Products and linear algebra, each primitive beside its VJP rules.
+
+Products: ``@``/``np.matmul``, ``np.dot`` (every case), ``vdot inner outer tensordot einsum kron
+cross``. Most are written with three primitives, ``matmul``, ``tensordot`` and ``einsum``, so the
+generated code shows what the product computes. ``np.linalg``: ``inv solve det slogdet cholesky
+eigh eigvalsh svd svdvals pinv qr lstsq matrix_power``, over stacks of matrices wherever NumPy
+allows them (``(..., M, N)``).
+
+**Several results, one primitive each.** A graph node has one output, so a NumPy function with
+several results is one primitive per result, each written as the NumPy call and the result it
+takes: ``w, v = np.linalg.eigh(a)`` becomes ``w = np.linalg.eigvalsh(a)`` and
+``v = np.linalg.eigh(a).eigenvectors``. Generated code stays plain NumPy, results nobody uses
+are dropped as dead code, and a result a rule needs (``eigh``'s vector rule needs the values) is
+bound again and merged with the user's by common-subexpression elimination. The price: using
+two results of one call decomposes the matrix twice.
+
+**Caveats** (the gradient is the derivative of what NumPy computes, where that exists):
+
+- ``cholesky`` and ``eigh`` read one triangle of their argument (the lower one, or the upper for
+  ``upper=True`` / ``UPLO='U'``), so the gradient lives on that triangle: the other gets zeros,
+  the diagonal its own entry, and the read triangle both its own entry and its mirror's. For an
+  argument built symmetric (``x @ x.T``, ``(b + b.T) / 2``) the gradient with respect to what it
+  was built from is the same as with autograd's and JAX's symmetrized rules.
+- ``eigh``'s eigenvector gradient divides by differences of eigenvalues: it is infinite (nan)
+  for repeated eigenvalues, and inaccurate when two are close. Eigenvalue gradients are fine.
+- ``svd``'s ``U`` and ``Vh`` gradients divide by differences of squared singular values (the same
+  caveat) and by the singular values (so ``a`` must have full rank); singular values are fine.
+  Of a non-square matrix with ``full_matrices=True`` (NumPy's default) the extra columns of
+  ``U`` (or rows of ``Vh``) are arbitrary, so no gradient flows through that ``U`` (``Vh``): use
+  ``full_matrices=False``. The same holds for ``Q`` of ``qr(a, mode='complete')`` of a tall ``a``.
+- ``inv solve det slogdet`` need a non-singular matrix; ``pinv`` and ``lstsq`` a matrix whose
+  rank does not change near the point (full rank is the safe case).
+- Eigenvector and singular-vector signs are LAPACK's choice; the gradient is that of the vectors
+  NumPy returns, which is smooth where LAPACK's choice is.
+"""
 from __future__ import annotations
 
 import ast
+import functools
+import string
+from collections import Counter
 
 import numpy as np
 
-from .core import FUNCTIONS, UFUNCS, Primitive, defvjp
+from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr, np_function
+
+
+def _T(x):
+    """Transpose the last two axes (a stack of matrices)."""
+    return np.swapaxes(x, -1, -2)
 
 
 def _swap_last(x):
-    return x if x.ndim < 2 else np.swapaxes(x, -1, -2)
+    return x if x.ndim < 2 else _T(x)
 
+
+def _dtype(x):
+    return getattr(x, "dtype", np.dtype(np.float64))
+
+
+# --- matmul ----------------------------------------------------------------------------------
 
 def _matmul_vjp_a(g, ans, a, b):
     if b.ndim == 1:
@@ -33,17 +81,622 @@ defvjp(matmul_p, _matmul_vjp_a, _matmul_vjp_b)
 UFUNCS[np.matmul] = matmul_p
 
 
+# --- tensordot: sums over paired axes; np.dot and np.inner of N-D arrays are tensordots --------
+
+tensordot_p = Primitive("tensordot", lambda a, b, axes: np.tensordot(a, b, axes=axes))
+
+
+def _free(x, axes) -> list:
+    return [k for k in range(np.ndim(x)) if k not in axes]
+
+
+def _tensordot_vjp_a(g, ans, a, b, axes):
+    ax_a, ax_b = axes
+    free_a, free_b = _free(a, ax_a), _free(b, ax_b)
+    ct = np.tensordot(g, b, axes=(tuple(range(len(free_a), np.ndim(g))), tuple(free_b)))
+    # ct's axes: a's free axes, then the axes of a paired with b's summed axes, in b's order
+    order = free_a + [ax_a[k] for k in np.argsort(ax_b).tolist()]
+    return np.transpose(ct, np.argsort(order).tolist())
+
+
+def _tensordot_vjp_b(g, ans, a, b, axes):
+    ax_a, ax_b = axes
+    free_a, free_b = _free(a, ax_a), _free(b, ax_b)
+    ct = np.tensordot(a, g, axes=(tuple(free_a), tuple(range(len(free_a)))))
+    order = [ax_b[k] for k in np.argsort(ax_a).tolist()] + free_b
+    return np.transpose(ct, np.argsort(order).tolist())
+
+
+defvjp(tensordot_p, _tensordot_vjp_a, _tensordot_vjp_b)
+
+
+def _axes_tuple(axes, ndim: int) -> tuple:
+    axes = (axes,) if isinstance(axes, (int, np.integer)) else axes
+    return tuple(int(k) % ndim for k in axes)
+
+
+def _tensordot(a, b, axes=2):
+    na, nb = np.ndim(a), np.ndim(b)
+    if isinstance(axes, (int, np.integer)):
+        pairs = (tuple(range(na - int(axes), na)), tuple(range(int(axes))))
+    else:
+        pairs = (_axes_tuple(axes[0], na), _axes_tuple(axes[1], nb))
+        if len(pairs[0]) != len(pairs[1]):
+            raise ValueError("np.tensordot: shape-mismatch for sum (axes of different lengths)")
+    return tensordot_p.bind(a, b, axes=pairs)
+
+
 def _dot(a, b, out=None):
     if out is not None:
         raise TypeError("np.dot: out= is not supported on traced values")
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
         return np.multiply(a, b)
-    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
+    if na <= 2 and nb <= 2:
         return matmul_p.bind(a, b)
-    raise NotImplementedError(
-        "np.dot of arrays with more than 2 dimensions is not supported yet; use np.matmul or "
-        "np.tensordot semantics via reshape + @"
-    )
+    # sum over the last axis of a and the second-to-last of b (the last, for a 1-D b)
+    return tensordot_p.bind(a, b, axes=((na - 1,), (max(nb - 2, 0),)))
 
 
-FUNCTIONS[np.dot] = _dot
+def _inner(a, b):
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return np.multiply(a, b)
+    if na == 1 and nb == 1:
+        return matmul_p.bind(a, b)
+    return tensordot_p.bind(a, b, axes=((na - 1,), (nb - 1,)))
+
+
+def _vdot(a, b):
+    if _dtype(a).kind == "c":
+        a = np.conj(a)
+    return matmul_p.bind(np.ravel(a), np.ravel(b))
+
+
+def _outer(a, b, out=None):
+    if out is not None:
+        raise TypeError("np.outer: out= is not supported on traced values")
+    return np.reshape(a, (-1, 1)) * np.ravel(b)
+
+
+def _kron(a, b):
+    nd = max(np.ndim(a), np.ndim(b))
+    shape_a = (1,) * (nd - np.ndim(a)) + np.shape(a)
+    shape_b = (1,) * (nd - np.ndim(b)) + np.shape(b)
+    # a's axes interleaved with b's: product[i0, j0, i1, j1, ...] = a[i0, i1, ...] * b[j0, j1, ...]
+    product = (np.reshape(a, tuple(d for n in shape_a for d in (n, 1)))
+               * np.reshape(b, tuple(d for n in shape_b for d in (1, n))))
+    return np.reshape(product, tuple(p * q for p, q in zip(shape_a, shape_b)))
+
+
+# --- cross products, over the last axis -------------------------------------------------------
+
+cross_p = Primitive("cross", lambda a, b: np.cross(a, b))
+# <g, a x b> = <a, b x g> = <b, g x a> (the scalar triple product)
+defvjp(cross_p, lambda g, ans, a, b: np.cross(b, g), lambda g, ans, a, b: np.cross(g, a))
+
+
+def _to_last(x, axis):
+    nd = np.ndim(x)
+    axis = int(axis) % nd
+    return np.transpose(x, [k for k in range(nd) if k != axis] + [axis])
+
+
+def _as_3_vectors(x):
+    if np.shape(x)[-1] == 3:
+        return x
+    if np.shape(x)[-1] != 2:
+        raise ValueError("np.cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
+    return np.concatenate([x, np.zeros(np.shape(x)[:-1] + (1,), _dtype(x))], axis=-1)  # z = 0
+
+
+def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = _to_last(a, axisa), _to_last(b, axisb)
+    planar = np.shape(a)[-1] == np.shape(b)[-1] == 2
+    c = cross_p.bind(_as_3_vectors(a), _as_3_vectors(b))
+    if planar:  # two 2-vectors: NumPy returns the z component
+        return c[..., 2]
+    nd = np.ndim(c)
+    order = list(range(nd - 1))
+    order.insert(int(axisc) % nd, nd - 1)
+    return np.transpose(c, order)
+
+
+# --- einsum -----------------------------------------------------------------------------------
+
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase
+
+
+def _sublist_term(sublist) -> str:
+    return "".join("..." if s is Ellipsis else _LETTERS[int(s)] for s in sublist)
+
+
+def _einsum_arguments(operands):
+    """(subscripts, arrays) from either of np.einsum's calling conventions."""
+    if isinstance(operands[0], str):
+        return operands[0].replace(" ", ""), list(operands[1:])
+    # interleaved: op0, sublist0, op1, sublist1, ..., [output sublist]
+    arrays, sublists = list(operands[0::2]), list(operands[1::2])
+    output = None
+    if len(operands) % 2:
+        output = arrays.pop()
+    subscripts = ",".join(_sublist_term(s) for s in sublists)
+    return subscripts + ("" if output is None else "->" + _sublist_term(output)), arrays
+
+
+def explicit_subscripts(subscripts: str, shapes: list) -> str:
+    """``subscripts`` with an explicit output and each ``...`` spelled out as letters.
+
+    Shapes are static, so broadcast dimensions get letters of their own (unused ones, from 'A'):
+    ``'...ij,...jk'`` on (5, 2, 3) and (3, 4) is ``'Aij,jk->Aik'``. Implicit mode's output is
+    NumPy's: the broadcast dimensions, then the labels used once, in alphabetical order.
+    """
+    lhs, arrow, rhs = subscripts.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"np.einsum: {len(terms)} subscript terms for {len(shapes)} operands")
+    free = [c for c in _LETTERS if c not in subscripts]
+    ellipsis_ndims = []
+    for term, shape in zip(terms, shapes):
+        n = len(shape) - len(term.replace("...", ""))
+        if n < 0 or (n and "..." not in term):
+            raise ValueError(f"np.einsum: subscripts '{term}' don't match an operand of shape {shape}")
+        ellipsis_ndims.append(n)
+    broadcast = "".join(free[:max(ellipsis_ndims, default=0)])
+    terms = [t.replace("...", broadcast[len(broadcast) - n:]) for t, n in zip(terms, ellipsis_ndims)]
+    if arrow:
+        if broadcast and "..." not in rhs:
+            raise ValueError("np.einsum: output has more dimensions than subscripts given in einstein "
+                             "sum, but no '...' ellipsis provided to broadcast the extra dimensions.")
+        output = rhs.replace("...", broadcast)
+    else:
+        counts = Counter("".join(terms))
+        output = broadcast + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in broadcast))
+    return ",".join(terms) + "->" + output
+
+
+def _split(subscripts: str):
+    lhs, _, output = subscripts.partition("->")
+    return lhs.split(","), output
+
+
+def _emit_einsum(args, subscripts, optimize):
+    return call(np_attr("einsum"), [ast.Constant(subscripts), *args], {"optimize": optimize} if optimize else {})
+
+
+einsum_p = Primitive("einsum", lambda *ops, subscripts, optimize: np.einsum(subscripts, *ops, optimize=optimize),
+                     _emit_einsum)
+
+
+def _einsum_rule(i):
+    """The cotangent of operand ``i``: another einsum, of the other operands and ``g``."""
+    def rule(g, ans, *operands, subscripts, optimize):
+        terms, output = _split(subscripts)
+        x = operands[i]
+        fresh = iter(c for c in _LETTERS if c not in subscripts)
+        target, deltas, eyes = "", [], []
+        for label, n in zip(terms[i], np.shape(x)):
+            if label in target:  # a repeated label ('ii'): g reaches x's diagonal only
+                new = next(fresh)
+                target += new
+                deltas.append(label + new)
+                eyes.append(_eye(n, x))
+            else:
+                target += label
+        others = [j for j in range(len(operands)) if j != i]
+        inputs = [terms[j] for j in others] + [output] + deltas
+        known = set("".join(inputs))
+        kept = "".join(c for c in target if c in known)
+        ct = np.einsum(",".join(inputs) + "->" + kept, *[operands[j] for j in others], g, *eyes,
+                       optimize=optimize)
+        # Labels only x has were summed away: the cotangent is constant along them. (Reverse
+        # mode sums broadcast axes back, but does not broadcast size-1 axes out.)
+        sizes = dict(zip(kept, np.shape(ct)))
+        shape = tuple(sizes.get(c, 1) for c in target)
+        full = tuple(n if s == 1 else s for s, n in zip(shape, np.shape(x)))
+        if shape != np.shape(ct):
+            ct = np.reshape(ct, shape)
+        return ct if full == shape else np.broadcast_to(ct, full)
+    return rule
+
+
+einsum_p.rule_for = _einsum_rule
+
+
+def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
+    if out is not None or dtype is not None:
+        raise TypeError("np.einsum: out= and dtype= are not supported on traced values")
+    subscripts, arrays = _einsum_arguments(operands)
+    subscripts = explicit_subscripts(subscripts, [np.shape(a) for a in arrays])
+    return einsum_p.bind(*arrays, subscripts=subscripts, optimize=optimize)
+
+
+FUNCTIONS.update({np.dot: _dot, np.tensordot: _tensordot, np.inner: _inner, np.vdot: _vdot,
+                  np.outer: _outer, np.kron: _kron, np.cross: _cross, np.einsum: _einsum})
+
+
+# --- np.linalg --------------------------------------------------------------------------------
+
+def _linalg(name, impl, emit=None, rule=None, caveat=None, **kwargs):
+    prim = Primitive(name, impl, emit or np_function(f"linalg.{name}"), **kwargs)
+    if rule is not None:
+        defvjp(prim, *([rule] if callable(rule) else rule))
+    if caveat:
+        prim.caveat = caveat
+    return prim
+
+
+def _result(path: str, key, **fixed):
+    """Emit one result of a NumPy function with several: ``np.linalg.eigh(a).eigenvectors``."""
+    def emit(args, **params):
+        value = call(np_attr(path), args, {**fixed, **params})
+        if isinstance(key, int):
+            return ast.Subscript(value=value, slice=ast.Constant(key), ctx=ast.Load())
+        return ast.Attribute(value=value, attr=key)
+    return emit
+
+
+def _as_matrices(v):
+    """A (stack of) scalar(s) as a (stack of) 1x1 matrices, to scale matrices with."""
+    return np.reshape(v, np.shape(v) + (1, 1))
+
+
+def _eye(n: int, like):
+    return _constant("eye", n, _dtype(like))
+
+
+def _triangle_mask(n: int, lower: bool, like):
+    """Ones on one triangle, halves on the diagonal."""
+    return _constant("lower" if lower else "upper", n, _dtype(like))
+
+
+@functools.lru_cache(maxsize=None)
+def _constant(kind: str, n: int, dtype):
+    """The rules' constant n x n matrices, one array each (generated code names each once)."""
+    eye, ones = np.eye(n, dtype=dtype), np.ones((n, n), dtype=dtype)
+    value = {"eye": eye, "lower": np.tril(ones) - 0.5 * eye, "upper": np.triu(ones) - 0.5 * eye,
+             "tril": np.tril(ones), "strictly lower": np.tril(ones, -1)}[kind]
+    value.flags.writeable = False
+    return value
+
+
+def _read_from_triangle(m, lower: bool):
+    """The cotangent of a matrix function that reads only one triangle of its argument (LAPACK's
+    cholesky and eigh do), given ``m`` with ``<m, da>`` its change for a symmetric ``da``."""
+    return (m + _T(m)) * _triangle_mask(np.shape(m)[-1], lower, m)
+
+
+def _solve_transposed(a, b):
+    """``b @ inv(a).T`` (for each matrix of a stack)."""
+    return _T(np.linalg.solve(a, _T(b)))
+
+
+# inverses, solves and determinants
+inv_p = _linalg("inv", np.linalg.inv, rule=lambda g, ans, a: -_T(ans) @ g @ _T(ans))
+
+
+def _solve_vjp_b(g, ans, a, b):
+    if np.ndim(b) == 1:  # NumPy reads a 1-D b as a vector; any other b as a stack of matrices
+        return np.linalg.solve(_T(a), g[..., None])[..., 0]
+    return np.linalg.solve(_T(a), g)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    gb = _solve_vjp_b(g, ans, a, b)
+    if np.ndim(b) == 1:
+        return -gb[..., :, None] * ans[..., None, :]
+    return -gb @ _T(ans)
+
+
+solve_p = _linalg("solve", np.linalg.solve, rule=(_solve_vjp_a, _solve_vjp_b))
+det_p = _linalg("det", np.linalg.det, rule=lambda g, ans, a: _as_matrices(g * ans) * _T(np.linalg.inv(a)),
+                caveat="the rule uses inv(a): no gradient at a singular matrix")
+slogdet_p = _linalg("slogdet", lambda a: np.linalg.slogdet(a).logabsdet, _result("linalg.slogdet", "logabsdet"),
+                    rule=lambda g, ans, a: _as_matrices(g) * _T(np.linalg.inv(a)))
+slogdet_sign_p = _linalg("slogdet_sign", lambda a: np.linalg.slogdet(a).sign, _result("linalg.slogdet", "sign"),
+                         differentiable=False)
+
+
+def _matrix_power(a, n):
+    n = int(n)
+    if n == 0:  # the identity, whatever a is: no gradient
+        return np.broadcast_to(_eye(np.shape(a)[-1], a), np.shape(a)).copy()
+    if n < 0:
+        a, n = np.linalg.inv(a), -n
+    # NumPy's order of products: powers of two of a, multiplied in from the lowest bit
+    if n <= 3:
+        return a if n == 1 else a @ a if n == 2 else (a @ a) @ a
+    z = result = None
+    while n > 0:
+        z = a if z is None else z @ z
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else result @ z
+    return result
+
+
+# Cholesky: Iain Murray, "Differentiation of the Cholesky decomposition" (arXiv:1602.07527)
+def _cholesky_vjp(g, ans, a, upper=False):
+    if upper:  # U = L.T of the lower factor of a.T
+        return _T(_cholesky_vjp(_T(g), _T(ans), _T(a)))
+    lower = ans
+    phi = (_T(lower) @ g) * _triangle_mask(np.shape(lower)[-1], True, lower)
+    s = _T(np.linalg.solve(_T(lower), _T(np.linalg.solve(_T(lower), phi))))  # L^-T phi L^-1
+    return (s + _T(s)) * _triangle_mask(np.shape(lower)[-1], True, lower)
+
+
+_ONE_TRIANGLE = ("NumPy reads one triangle of a (the lower; the upper for {}), so the gradient is on that "
+                 "triangle (autograd and JAX symmetrize it; both agree for an a built symmetric, x @ x.T)")
+cholesky_p = _linalg("cholesky", lambda a, upper=False: np.linalg.cholesky(a, upper=upper), rule=_cholesky_vjp,
+                     caveat=_ONE_TRIANGLE.format("upper=True"))
+
+
+# Symmetric eigendecomposition a = v diag(w) v.T: dw = diag(v.T da v), dv = v (F * (v.T da v))
+# with F[i, j] = 1 / (w[j] - w[i]) off the diagonal
+def _eigvalsh_vjp(g, ans, a, UPLO="L"):
+    v = np.linalg.eigh(a, UPLO=UPLO).eigenvectors
+    return _read_from_triangle((v * g[..., None, :]) @ _T(v), UPLO == "L")
+
+
+def _eigh_vectors_vjp(g, ans, a, UPLO="L"):
+    w, v = np.linalg.eigvalsh(a, UPLO=UPLO), ans
+    eye = _eye(np.shape(w)[-1], w)
+    f = 1 / (w[..., None, :] - w[..., :, None] + eye) - eye  # 0 on the diagonal
+    return _read_from_triangle(v @ ((_T(v) @ g) * f) @ _T(v), UPLO == "L")
+
+
+eigvalsh_p = _linalg("eigvalsh", np.linalg.eigvalsh, rule=_eigvalsh_vjp, caveat=_ONE_TRIANGLE.format("UPLO='U'"))
+eigh_vectors_p = _linalg("eigh_vectors", lambda a, UPLO="L": np.linalg.eigh(a, UPLO=UPLO).eigenvectors,
+                         _result("linalg.eigh", "eigenvectors"), rule=_eigh_vectors_vjp,
+                         caveat="divides by differences of eigenvalues: NaN for repeated ones, inaccurate for "
+                                "close ones; " + _ONE_TRIANGLE.format("UPLO='U'"))
+
+
+# SVD a = u diag(s) vh (reduced): J. Townsend, "Differentiating the singular value decomposition"
+def _reduced_svd(a, hermitian):
+    svd = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    return svd.U, np.linalg.svd(a, compute_uv=False, hermitian=hermitian), svd.Vh
+
+
+def _svd_f(s):
+    """F[i, j] = 1 / (s[j]**2 - s[i]**2) off the diagonal, 0 on it."""
+    s2 = s * s
+    eye = _eye(np.shape(s)[-1], s)
+    return 1 / (s2[..., None, :] - s2[..., :, None] + eye) - eye
+
+
+def _refuse_full(name, full_matrices, extra):
+    if full_matrices and extra:
+        raise NotImplementedError(
+            f"no gradient flows through {name} of np.linalg.svd(a, full_matrices=True) when a is "
+            f"{'tall' if name == 'U' else 'wide'}: its extra {'columns' if name == 'U' else 'rows'} are an "
+            "arbitrary basis. Use full_matrices=False."
+        )
+
+
+def _svdvals_vjp(g, ans, a, hermitian=False):
+    u, _, vh = _reduced_svd(a, hermitian)
+    return (u * g[..., None, :]) @ vh
+
+
+def _svd_u_vjp(g, ans, a, full_matrices=True, hermitian=False):
+    _refuse_full("U", full_matrices, np.shape(a)[-2] > np.shape(a)[-1])
+    u, s, vh = _reduced_svd(a, hermitian)
+    utg = _T(u) @ g
+    ct = u @ ((_svd_f(s) * (utg - _T(utg))) * s[..., None, :]) @ vh
+    if np.shape(a)[-2] > np.shape(a)[-1]:  # u is not square: the part of g outside its columns
+        ct = ct + ((g - u @ utg) / s[..., None, :]) @ vh
+    return ct
+
+
+def _svd_vh_vjp(g, ans, a, full_matrices=True, hermitian=False):
+    _refuse_full("Vh", full_matrices, np.shape(a)[-1] > np.shape(a)[-2])
+    u, s, vh = _reduced_svd(a, hermitian)
+    vtgv = vh @ _T(g)
+    ct = u @ (s[..., :, None] * (_svd_f(s) * (vtgv - _T(vtgv)))) @ vh
+    if np.shape(a)[-1] > np.shape(a)[-2]:  # vh is not square
+        ct = ct + u @ ((g - (g @ _T(vh)) @ vh) / s[..., :, None])
+    return ct
+
+
+svdvals_p = _linalg("svdvals", lambda a, hermitian=False: np.linalg.svd(a, compute_uv=False, hermitian=hermitian),
+                    np_function("linalg.svd", compute_uv=False), rule=_svdvals_vjp)
+_SINGULAR_VECTORS = ("needs distinct, non-zero singular values (divides by their differences); no gradient "
+                     "through {} of full_matrices=True when a is {}")
+svd_u_p = _linalg("svd_u", lambda a, full_matrices=True, hermitian=False: np.linalg.svd(
+    a, full_matrices=full_matrices, hermitian=hermitian).U, _result("linalg.svd", "U"), rule=_svd_u_vjp,
+    caveat=_SINGULAR_VECTORS.format("U", "tall"))
+svd_vh_p = _linalg("svd_vh", lambda a, full_matrices=True, hermitian=False: np.linalg.svd(
+    a, full_matrices=full_matrices, hermitian=hermitian).Vh, _result("linalg.svd", "Vh"), rule=_svd_vh_vjp,
+    caveat=_SINGULAR_VECTORS.format("Vh", "wide"))
+
+
+# Pseudo-inverse p of a (constant rank): Golub & Pereyra,
+# dp = -p da p + p p.T da.T (1 - a p) + (1 - p a) da.T p.T p
+def _pinv_vjp_from(gp, p, a):
+    pt = _T(p)
+    x = _T(gp) @ p @ pt  # (1 - a p) x
+    y = pt @ p @ _T(gp)  # y (1 - p a)
+    return -pt @ gp @ pt + (x - a @ (p @ x)) + (y - (y @ p) @ a)
+
+
+_CONSTANT_RANK = "assumes the rank of a does not change near it (full rank is the safe case)"
+pinv_p = _linalg("pinv", np.linalg.pinv, rule=lambda g, ans, a, **params: _pinv_vjp_from(g, ans, a),
+                 caveat=_CONSTANT_RANK)
+
+
+# QR a = q r (reduced): for a with at least as many rows as columns (Liao et al. 2019, "Differentiable
+# programming tensor networks"), with copyltu(m) = tril(m) + tril(m, -1).T:
+# a_bar = (q_bar + q copyltu(r r_bar.T - q_bar.T q)) r^-T. A wide a = [x | y] is qr(x) and r = [u | q.T y].
+def _qr_vjp(gq, gr, q, r, a):
+    m, n = np.shape(a)[-2:]
+    if m >= n:
+        return _qr_vjp_tall(gq, gr, q, r)
+    gu = None if gr is None else gr[..., :, :m]
+    gv = None if gr is None else gr[..., :, m:]
+    if gv is not None:
+        y_gv = a[..., :, m:] @ _T(gv)
+        gq = y_gv if gq is None else gq + y_gv
+    gx = _qr_vjp_tall(gq, gu, q, r[..., :, :m])
+    gy = np.zeros(np.shape(a)[:-1] + (n - m,), _dtype(a)) if gv is None else q @ gv
+    return np.concatenate([gx, gy], axis=-1)
+
+
+def _qr_vjp_tall(gq, gr, q, r):
+    k = np.shape(r)[-1]
+    terms = ([] if gq is None else [-_T(gq) @ q]) + ([] if gr is None else [r @ _T(gr)])
+    m = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    copyltu = m * _constant("tril", k, _dtype(r)) + _T(m * _constant("strictly lower", k, _dtype(r)))
+    b = q @ copyltu if gq is None else gq + q @ copyltu
+    return _solve_transposed(r, b)
+
+
+def _refuse_complete(mode, a):
+    if mode == "complete" and np.shape(a)[-2] > np.shape(a)[-1]:
+        raise NotImplementedError(
+            "no gradient flows through Q of np.linalg.qr(a, mode='complete') when a has more rows "
+            "than columns: its extra columns are an arbitrary basis. Use mode='reduced'."
+        )
+
+
+def _qr_r_vjp(g, ans, a, mode="reduced"):
+    k = min(np.shape(a)[-2:])
+    q = np.linalg.qr(a).Q
+    return _qr_vjp(None, g[..., :k, :], q, ans[..., :k, :], a)  # rows past k are zero (complete)
+
+
+def _qr_q_vjp(g, ans, a, mode="reduced"):
+    _refuse_complete(mode, a)
+    return _qr_vjp(g, None, ans, np.linalg.qr(a).R, a)
+
+
+def _emit_qr_r(args, mode="reduced"):
+    if mode == "r":
+        return call(np_attr("linalg.qr"), args, {"mode": "r"})
+    return _result("linalg.qr", "R")(args, **({"mode": mode} if mode != "reduced" else {}))
+
+
+qr_q_p = _linalg("qr_q", lambda a, mode="reduced": np.linalg.qr(a, mode=mode).Q, _result("linalg.qr", "Q"),
+                 rule=_qr_q_vjp, caveat="needs a of full rank; no gradient through Q of mode='complete' "
+                                        "when a is tall")
+qr_r_p = _linalg("qr_r", lambda a, mode="reduced": np.linalg.qr(a, mode=mode) if mode == "r" else
+                 np.linalg.qr(a, mode=mode).R, _emit_qr_r, rule=_qr_r_vjp, caveat="needs a of full rank")
+
+
+# Least squares x = pinv(a) @ b, and its residuals |b - a x|^2, whose gradient needs no dx: x
+# minimizes them (the envelope theorem). Both assume the rank does not change near a.
+def _lstsq_vjp_a(g, ans, a, b, rcond=None):
+    gp = g[:, None] * b[None, :] if np.ndim(b) == 1 else g @ _T(b)
+    return _pinv_vjp_from(gp, np.linalg.pinv(a), a)
+
+
+def _lstsq_vjp_b(g, ans, a, b, rcond=None):
+    return _T(np.linalg.pinv(a)) @ g
+
+
+def _residuals_vjp_a(g, ans, a, b, rcond=None):
+    if not np.size(ans):  # none: a is rank-deficient or has no more rows than columns
+        return None
+    x = np.linalg.lstsq(a, b, rcond=rcond)[0]
+    r = g * (b - a @ x)
+    return -2 * (r[:, None] * x[None, :] if np.ndim(b) == 1 else r @ _T(x))
+
+
+def _residuals_vjp_b(g, ans, a, b, rcond=None):
+    if not np.size(ans):
+        return None
+    return 2 * g * (b - a @ np.linalg.lstsq(a, b, rcond=rcond)[0])
+
+
+def _lstsq_result(name, index, **kwargs):
+    # rcond=None is NumPy 2's default, and said explicitly for older NumPy (which warns)
+    return _linalg(name, lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond=rcond)[index],
+                   lambda args, rcond=None: _result("linalg.lstsq", index)(args, rcond=rcond), **kwargs)
+
+
+lstsq_p = _lstsq_result("lstsq", 0, rule=(_lstsq_vjp_a, _lstsq_vjp_b), caveat=_CONSTANT_RANK)
+lstsq_residuals_p = _lstsq_result(
+    "lstsq_residuals", 1, rule=(_residuals_vjp_a, _residuals_vjp_b),
+    caveat=_CONSTANT_RANK + "; NumPy returns no residuals for a rank-deficient a, and a specialization keeps "
+                            "the shape it was traced with")
+lstsq_rank_p = _lstsq_result("lstsq_rank", 2, differentiable=False)
+
+
+# --- NumPy's functions -----------------------------------------------------------------------
+
+_EighResult = type(np.linalg.eigh(np.eye(1)))
+_SVDResult = type(np.linalg.svd(np.eye(1)))
+_SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
+_QRResult = type(np.linalg.qr(np.eye(1)))
+
+
+def _params(**given) -> dict:
+    """Parameters that differ from NumPy's defaults (written as the defaults give: nothing)."""
+    defaults = {"UPLO": "L", "upper": False, "hermitian": False, "full_matrices": True, "mode": "reduced"}
+    return {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+
+
+def _square(a) -> bool:
+    return np.shape(a)[-1] == np.shape(a)[-2]
+
+
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    s = svdvals_p.bind(a, **_params(hermitian=hermitian))
+    if not compute_uv:
+        return s
+    # full_matrices makes no difference for a square a: leave it out, so U and Vh match the rules'
+    params = _params(full_matrices=bool(full_matrices) or _square(a), hermitian=hermitian)
+    return _SVDResult(svd_u_p.bind(a, **params), s, svd_vh_p.bind(a, **params))
+
+
+def _qr(a, mode="reduced"):
+    if mode not in ("reduced", "complete", "r"):
+        raise NotImplementedError(f"np.linalg.qr(a, mode={mode!r}) is not supported on traced values")
+    if mode == "complete" and np.shape(a)[-2] <= np.shape(a)[-1]:
+        mode = "reduced"  # the same factors
+    if mode == "r":
+        return qr_r_p.bind(a, mode="r")
+    params = _params(mode=mode)
+    return _QRResult(qr_q_p.bind(a, **params), qr_r_p.bind(a, **params))
+
+
+def _lstsq(a, b, rcond=None):
+    return (lstsq_p.bind(a, b, rcond=rcond), lstsq_residuals_p.bind(a, b, rcond=rcond),
+            lstsq_rank_p.bind(a, b, rcond=rcond), svdvals_p.bind(a))
+
+
+def _real_matrices(function, handler, *caveats):
+    """``handler`` for real matrices only: these rules are written for real (symmetric, orthogonal)
+    factors. (inv, solve and det are holomorphic: their rules hold for complex matrices as they are.)"""
+    def checked(a, *args, **kwargs):
+        if _dtype(a).kind == "c":
+            raise NotImplementedError(f"np.linalg.{function.__name__} of a complex traced matrix is not supported yet")
+        return handler(a, *args, **kwargs)
+    checked.caveat = "; ".join(("real matrices only",) + caveats)
+    return checked
+
+
+FUNCTIONS.update({
+    np.linalg.inv: lambda a: inv_p.bind(a),
+    np.linalg.solve: lambda a, b: solve_p.bind(a, b),
+    np.linalg.det: lambda a: det_p.bind(a),
+    np.linalg.matrix_power: _matrix_power,
+})
+FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
+    np.linalg.slogdet: (lambda a: _SlogdetResult(slogdet_sign_p.bind(a), slogdet_p.bind(a)),
+                        "no gradient flows through the sign"),
+    np.linalg.cholesky: (lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)), cholesky_p.caveat),
+    np.linalg.eigvalsh: (lambda a, UPLO="L": eigvalsh_p.bind(a, **_params(UPLO=UPLO)), eigvalsh_p.caveat),
+    np.linalg.eigh: (lambda a, UPLO="L": _EighResult(eigvalsh_p.bind(a, **_params(UPLO=UPLO)),
+                                                     eigh_vectors_p.bind(a, **_params(UPLO=UPLO))),
+                     "eigenvectors: " + eigh_vectors_p.caveat),
+    np.linalg.svd: (_svd, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")),
+    np.linalg.svdvals: (lambda x: svdvals_p.bind(x),),
+    np.linalg.pinv: (lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(
+        a, **{k: v for k, v in {"rcond": rcond, **kw}.items() if v is not None}, **_params(hermitian=hermitian)),
+        _CONSTANT_RANK),
+    np.linalg.qr: (_qr, qr_q_p.caveat),
+    np.linalg.lstsq: (_lstsq, "the rank is not differentiable; " + lstsq_residuals_p.caveat),
+}.items()})

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .core import FUNCTIONS, Primitive, call, defvjp, np_attr
+from ..tracing import Tracer
+from .core import FUNCTIONS, Primitive, call, defvjp, np_attr, py_literal
 
 
 def normalize_axis(axis, ndim: int, function: str):
@@ -600,3 +601,95 @@ def _matrix_norm_fn(x, /, *, keepdims=False, ord="fro"):
 if hasattr(np.linalg, "vector_norm"):  # NumPy >= 2.0
     FUNCTIONS[np.linalg.vector_norm] = _meta(_vector_norm_fn, caveat=_NORM_CAVEAT)
     FUNCTIONS[np.linalg.matrix_norm] = _meta(_matrix_norm_fn, caveat=_NORM_CAVEAT)
+
+
+# --- median, quantiles and percentiles (linear interpolation) --------------------------------
+# The q-quantile of n values interpolates between the order statistics at floor and ceil of
+# q * (n - 1), with weights 1 - t and t; the gradient goes to those entries (shared evenly among
+# entries tied with them), found with np.quantile(..., method="lower" / "higher").
+
+def _emit_order_statistic(args, q, axis, method):
+    params = _emit_axis_params({"axis": axis, "keepdims": True})
+    return call(np_attr("quantile"), [args[0], py_literal(q)], {**params, "method": method})
+
+
+order_statistic_p = Primitive(
+    "order_statistic",
+    lambda x, q, axis, method: np.quantile(x, q, axis=axis, method=method, keepdims=True),
+    _emit_order_statistic, differentiable=False)
+
+
+def _fraction(q, function):
+    return 0.5 if function == "median" else (float(q) / 100 if function == "percentile" else float(q))
+
+
+def _quantile_impl(x, q, axis, keepdims, function):
+    if function == "median":
+        return np.median(x, axis=axis, keepdims=keepdims)
+    return getattr(np, function)(x, q, axis=axis, keepdims=keepdims)
+
+
+def _emit_quantile(args, q, axis, keepdims, function):
+    first = [args[0]] if function == "median" else [args[0], py_literal(q)]
+    return call(np_attr(function), first, _emit_axis_params({"axis": axis, "keepdims": keepdims}))
+
+
+def _quantile_weights(x, fraction, axis):
+    """d quantile / d x for one quantile, with the reduced axes kept."""
+    position = fraction * (_count(x, axis) - 1)
+    t = position - math.floor(position)
+    weights = 0.0
+    for method, share in (("lower", 1.0 - t), ("higher", t)):
+        if share:
+            chosen = x == order_statistic_p.bind(x, q=fraction, axis=axis, method=method)
+            weights = weights + np.where(chosen, share / np.sum(chosen, axis=axis, keepdims=True), 0.0)
+    return weights
+
+
+def _quantile_vjp(g, ans, x, q, axis, keepdims, function):
+    if not np.ndim(q):
+        return _keep(g, x, axis, keepdims) * _quantile_weights(x, _fraction(q, function), axis)
+    qs = np.ravel(q).tolist()  # several quantiles: the leading axes of the output are q's
+    g = np.reshape(g, (len(qs),) + tuple(np.shape(ans)[np.ndim(q):]))
+    return sum(_keep(g[i], x, axis, keepdims) * _quantile_weights(x, _fraction(qi, function), axis)
+               for i, qi in enumerate(qs))
+
+
+quantile_p = Primitive("quantile", _quantile_impl, _emit_quantile)
+defvjp(quantile_p, _quantile_vjp)
+quantile_p.caveat = ("linear interpolation only; the gradient goes to the one or two order statistics, "
+                     "shared evenly among entries tied with them")
+
+
+def _static_q(q, function):
+    if isinstance(q, Tracer):
+        raise NotImplementedError(f"np.{function}: q must be a constant, not a traced value")
+    if isinstance(q, (list, tuple, np.ndarray)):
+        return _as_tuples(np.asarray(q, dtype=np.float64).tolist())
+    return q  # a Python number or a NumPy scalar: NumPy's promotion sees it as the user wrote it
+
+
+def _as_tuples(value):
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _quantile_like(function):
+    def handler(a, q=None, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+                weights=None, interpolation=None):
+        _no_extras(function, out=out, weights=weights, interpolation=interpolation)
+        if method != "linear":
+            raise NotImplementedError(f"np.{function}: only method='linear' is supported on traced values")
+        return quantile_p.bind(a, q=_static_q(q, function), axis=normalize_axis(axis, _ndim(a), f"np.{function}"),
+                               keepdims=_flag(keepdims), function=function)
+
+    return handler
+
+
+def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    _no_extras("median", out=out)
+    return quantile_p.bind(a, q=None, axis=normalize_axis(axis, _ndim(a), "np.median"), keepdims=_flag(keepdims),
+                           function="median")
+
+
+FUNCTIONS.update({np.median: _median, np.quantile: _quantile_like("quantile"),
+                  np.percentile: _quantile_like("percentile")})

@@ -1,0 +1,411 @@
+"""The generated source as a reader sees it: names, comments, constants, guards, determinism,
+debugging files, and the graph as a DOT picture."""
+import ast
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import tokenize
+
+import numpy as np
+import pytest
+
+import tracediff as td
+from tracediff import codegen
+
+
+def _module_from(tmp_path, name, code):
+    """Import ``code`` as a real module file (so the comments can quote its lines)."""
+    import importlib.util
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(code), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _function(source):
+    tree = ast.parse(source)
+    return next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+
+
+def _assigned(fn):
+    return [t.id for n in ast.walk(fn) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)]
+
+
+def _comments(source):
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT]
+
+
+def _fd_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+
+
+def test_values_take_the_users_names_and_cotangents_g_names():
+    def model(w, x):
+        z = x @ w
+        loss = np.sum(z ** 2)
+        return loss
+
+    src = td.grad(model).source(np.ones(3), np.ones((4, 3)))
+    fn = _function(src)
+    assert [a.arg for a in fn.args.args] == ["w", "x"]
+    assert "z = x @ w" in src and "g_z = " in src and "g_w = " in src
+    assert src.rstrip().endswith("return g_w,")
+
+
+def test_a_variable_rebound_in_a_loop_names_every_value_it_held():
+    def f(x):
+        for _ in range(3):
+            x = np.sin(x) * 1.5
+        return np.sum(x ** 2)
+
+    src = td.grad(f).source(np.ones(2))
+    assert re.search(r"^    x_2 = np\.sin\(x\) \* 1\.5$", src, re.M), src
+    assert "x_3 = np.sin(x_2) * 1.5" in src
+    assert "g_x_3 = " in src and "g_x_2 = " in src  # cotangents follow the values' names
+    np.testing.assert_allclose(td.grad(f)(np.ones(2)), _fd_grad(lambda v: f(v), np.ones(2)), rtol=1e-6)
+
+
+def test_a_value_bound_mid_function_and_then_rebound_keeps_its_first_name():
+    def f(w):
+        loss = np.sum(w ** 2)
+        if loss > 1.0:
+            loss = 1.0 + np.log(loss)
+        return loss
+
+    src = td.grad(f).source(np.array([2.0, 3.0]))
+    assert "loss = np.sum(w ** 2)" in src and "g_loss" in src
+    assert "if not (loss > 1.0):" in src  # the guard reads like the user's if
+
+
+def test_temporaries_are_short_numbered_names_and_single_uses_are_folded():
+    def f(x, W, b):
+        return np.sum(np.tanh(x @ W + b) ** 2)
+
+    src = td.grad(f, argnums=1).source(np.ones((2, 3)), np.ones((3, 4)), np.ones(4))
+    fn = _function(src)
+    temps = [n for n in _assigned(fn) if not n.startswith("g_")]
+    assert temps and all(re.fullmatch(r"t\d+", n) for n in temps), temps
+    assert [int(n[1:]) for n in temps] == list(range(1, len(temps) + 1))
+    assert "t1 = np.tanh(x @ W + b)" in src  # x @ W and + b, used once, read as one expression
+    assert "g_W = x.T @ " in src
+
+
+def test_names_that_would_shadow_what_the_code_uses_are_renamed():
+    def f(np_, int, GuardFailed, _c0):  # noqa: A002 (names chosen to collide)
+        total = np_ * int + GuardFailed * _c0 * SCALE
+        for _ in range(np.sum(total > -100)):  # an int guard: the generated code calls int()
+            total = total * 1.0001
+        return np.sum(total ** 2)
+
+    args = (np.ones(3), np.full(3, 2.0), np.full(3, 3.0), np.full(3, 4.0))
+    g = td.grad(f, argnums=(0, 1, 2, 3))
+    src = g.source(*args)
+    fn = _function(src)
+    params = [a.arg for a in fn.args.args]
+    assert params == ["np_", "int_", "GuardFailed_", "c0"], params  # c0: not a constant's _c0
+    assert re.search(r"if int\(\w+\) != 3:", src)  # the builtin, not the argument
+    assert "_c0" in src  # SCALE, a constant of the module, is not shadowed by the argument
+    got = g(*args)
+    for i in range(4):
+        expected = _fd_grad(lambda v, i=i: f(*args[:i], v, *args[i + 1:]), args[i])
+        np.testing.assert_allclose(got[i], expected, rtol=1e-6)
+
+
+SCALE = np.array([1.0, 2.0, 3.0])
+
+HOSTILE_KEYS = ["a-b", "__import__('os')", "λ", "np", "GuardFailed", "x\ny", "# not a comment", "int",
+                "'; raise SystemExit #", "\u2028", "_c0", "g_a_b"]
+
+
+def test_hostile_dict_keys_cannot_break_or_alter_the_generated_code():
+    def f(d):
+        total = 0.0
+        for i, key in enumerate(sorted(d)):
+            total = total + (i + 1) * np.sum(d[key] ** 2)
+        return total
+
+    d = {k: np.full(2, float(i + 1)) for i, k in enumerate(HOSTILE_KEYS)}
+    g = td.grad(f)
+    src = g.source(d)
+    tree = ast.parse(src)  # valid Python
+    fn = _function(src)
+    params = [a.arg for a in fn.args.args]
+    assert len(params) == len(set(params)) == len(HOSTILE_KEYS)
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) for p in params)  # ASCII identifiers only
+    assert all(p not in ("np", "GuardFailed", "int") for p in params)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert "__import__" not in names and "os" not in names and "SystemExit" not in names
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Raise, ast.Import, ast.ImportFrom))
+                and not (isinstance(n, ast.Import) and n.names[0].name == "numpy")
+                and not isinstance(n, ast.Raise)]
+    assert src.count("\n") == len(src.splitlines())  # no character splits a line (\u2028)
+    grads = g(d)
+    for i, key in enumerate(sorted(d)):
+        np.testing.assert_allclose(grads[key], 2 * (i + 1) * d[key])
+
+
+def test_comments_quote_statements_on_one_line_without_their_comments(tmp_path):
+    m = _module_from(tmp_path, "commented", '''
+        import numpy as np
+
+        def f(x):
+            y = (x *
+                 2.0)  # a comment of the user's
+            s = "a # not a comment \\n"
+            z = y + len(s)
+            w = np.sum(z ** 2, axis=None) + \\
+                1.0
+            return w * w
+
+        def odd(x):
+            y = np.sin(x) + len("\u2028#\\x00")
+            return np.sum(y * y)
+        ''')
+    src = td.grad(m.f).source(np.ones(3))
+    comments = _comments(src)
+    assert "# commented.py:5  y = (x * 2.0)" in comments, comments
+    assert "# commented.py:9  w = np.sum(z ** 2, axis=None) + 1.0" in comments, comments
+    assert "# grad of: w = np.sum(z ** 2, axis=None) + 1.0   (commented.py:9)" in comments, comments
+    assert not any("a comment of the user's" in c for c in comments)
+    assert _function(src).body  # it parses
+    odd_src = td.grad(m.odd).source(np.ones(2))
+    ast.parse(odd_src)
+    assert odd_src.count("\n") == len(odd_src.splitlines())
+    assert "\\u2028" in odd_src  # the line separator is written as an escape in the comment
+
+
+def test_the_backward_pass_is_grouped_under_the_statement_it_differentiates():
+    def f(x, w, b):
+        z = x @ w + b
+        return np.sum(np.tanh(z))
+
+    src = td.grad(f, argnums=(1, 2)).source(np.ones((2, 3)), np.ones((3, 4)), np.ones(4))
+    first = f.__code__.co_firstlineno
+    lines = src.splitlines()
+    marker = lines.index("    # --- backward pass ---")
+    assert f"    # test_codegen.py:{first + 1}  z = x @ w + b" in lines[:marker]
+    headers = [line.strip() for line in lines[marker:] if line.strip().startswith("# grad of:")]
+    assert headers == [f"# grad of: return np.sum(np.tanh(z))   (test_codegen.py:{first + 2})",
+                       f"# grad of: z = x @ w + b   (test_codegen.py:{first + 1})"]
+
+
+def test_small_constants_are_shown_by_value_and_large_ones_by_type():
+    small, large = np.array([1.0, -2.5]), np.arange(40.0).reshape(20, 2)
+
+    def f(x):
+        return np.sum(np.sin(x) * small * large)
+
+    src = td.grad(f).source(np.ones((20, 2)))
+    shown = dict(re.findall(r"^#   (_c\d+)(.*)$", src, re.M))
+    assert sorted(shown.values()) == [" = np.array([1.0, -2.5])", ": f64[20,2]"], shown
+    code = _function(src)
+    used = {n.id for n in ast.walk(code) if isinstance(n, ast.Name)}
+    assert set(shown) <= used  # the code refers to them by name (the user's arrays, by reference)
+
+
+def test_generated_source_is_byte_identical_across_processes(tmp_path):
+    script = tmp_path / "hostile_script.py"
+    script.write_text(textwrap.dedent(f"""
+        import numpy as np
+        import tracediff as td
+        KEYS = {HOSTILE_KEYS!r}
+        C = np.array([1.0, 2.0])
+
+        def f(d, n):
+            total = 0.0
+            for key in sorted(d):
+                total = total + np.sum(d[key] * C) ** 2
+            if total > 1.0:
+                total = total * n
+            return total
+
+        d = {{k: np.full(2, 0.5) for k in KEYS}}
+        print(td.value_and_grad(f).source(d, 3), end="")
+        """), encoding="utf-8")
+    outs = []
+    for seed in ("1", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        outs.append(done.stdout)
+    assert outs[0] == outs[1] and b"def value_and_grad_f(" in outs[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# debugging: TRACEDIFF_DUMP_DIR
+
+
+def test_dump_dir_writes_each_module_and_compiles_from_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEDIFF_DUMP_DIR", str(tmp_path / "dump"))
+
+    def f(x):
+        y = np.log(x)
+        return np.sum(y * y)
+
+    g = td.grad(f)
+    x = np.array([1.0, 2.0])
+    g(x)
+    spec = g._spec_for((x,), {})
+    path = spec.module.filename
+    assert os.path.dirname(path) == str(tmp_path / "dump") and path.endswith(".py")
+    with open(path, encoding="utf-8") as file:
+        assert file.read() == g.source(x)
+    assert spec.run.__code__.co_filename == path
+
+    # the lines the generated code runs are the file's own lines
+    visited = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename == path and event == "line":
+            visited.append(frame.f_lineno)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        spec.run(x)
+    finally:
+        sys.settrace(None)
+    file_lines = open(path, encoding="utf-8").read().splitlines()
+    assert [file_lines[n - 1].strip() for n in visited] == [
+        line.strip() for line in file_lines if line.startswith("    ") and not line.strip().startswith("#")]
+
+    # and a traceback through it names the file and shows the failing line
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError) as info:
+            g(np.array([0.0, 1.0]))
+    tb = info.value.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    assert tb.tb_frame.f_code.co_filename == path
+    assert "np.log(x)" in file_lines[tb.tb_lineno - 1]
+
+
+def test_pdb_steps_through_a_dumped_module(tmp_path):
+    script = tmp_path / "debug_me.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import tracediff as td
+
+        def f(x):
+            y = np.log(x)
+            return np.sum(y * y)
+
+        g = td.grad(f)
+        g(np.array([1.0, 2.0]))
+        print("DUMPED", g._spec_for((np.array([1.0, 2.0]),), {}).module.filename)
+        """))
+    dump = tmp_path / "dump"
+    env = dict(os.environ, TRACEDIFF_DUMP_DIR=str(dump))
+    first = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert first.returncode == 0, first.stderr
+    path = first.stdout.split("DUMPED ")[1].strip()
+    line = next(i for i, text in enumerate(open(path).read().splitlines(), 1) if text.strip().startswith("g_y ="))
+    commands = f"break {path}:{line}\ncontinue\np y.tolist()\nnext\np g_y.tolist()\nquit\n"
+    done = subprocess.run([sys.executable, "-m", "pdb", str(script)], input=commands, capture_output=True,
+                          text=True, env=env, timeout=60)
+    out = done.stdout
+    assert f"{os.path.basename(path)}({line})grad_f()" in out, out
+    assert "[0.0, 0.6931471805599453]" in out and "[0.0, 1.3862943611198906]" in out, out
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph: print and DOT
+
+
+def seed_graph(x):
+    y = x ** 2
+    z = y + 1
+    return z
+
+
+def _dot_nodes(dot):
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\s*(\w+) \[(.*)\];$", dot, re.M)}
+
+
+def test_print_graph_shows_the_users_names():
+    text = str(td.trace(seed_graph, 1.0))
+    assert text.splitlines() == [
+        "graph(v0 x: f64[]):",
+        f"  v1 = power(v0, 2)  # y: f64[]   test_codegen.py:{seed_graph.__code__.co_firstlineno + 1}  y = x ** 2",
+        f"  v2 = add(v1, 1)  # z: f64[]   test_codegen.py:{seed_graph.__code__.co_firstlineno + 2}  z = y + 1",
+        "  return v2",
+    ]
+
+
+def test_dot_of_the_seed_graph_shows_leaves_intermediates_and_the_output():
+    dot = td.trace(seed_graph, 1.0).to_dot()
+    assert dot.startswith("digraph tracediff {") and dot.rstrip().endswith("}")
+    nodes = _dot_nodes(dot)
+    leaf, inner, out = nodes["v0"], nodes["v1"], nodes["v2"]
+    assert 'label="x\\nv0: f64[]\\ninput (leaf)"' in leaf and "shape=box" in leaf and "rounded" in leaf
+    assert 'label="y = power\\nv1: f64[]"' in inner and "shape=ellipse" in inner
+    assert 'label="z = add\\nv2: f64[]\\noutput"' in out and "bold" in out
+    colors = {re.search(r'fillcolor="([^"]+)"', nodes[v]).group(1) for v in ("v0", "v1", "v2")}
+    assert len(colors) == 3  # three kinds, three colors
+    assert re.search(r"^\s*v0 -> v1;$", dot, re.M) and re.search(r"^\s*v1 -> v2;$", dot, re.M)
+    constants = [n for n in nodes if n.startswith("c")]
+    assert sorted(nodes[c].split('"')[1] for c in constants) == ["1", "2"]
+
+
+def test_dot_of_a_gradient_boxes_the_backward_pass():
+    g = td.grad(seed_graph)
+    dot = g.ir(3.0).to_dot("grad of seed_graph")
+    assert "subgraph cluster_backward {" in dot and 'label="grad of seed_graph";' in dot
+    assert re.search(r'label="g_x = \w+\\nv\d+: f64\[\]\\noutput"', dot)
+
+
+def test_dot_labels_cannot_be_broken_by_the_users_text():
+    def f(d):
+        return np.sum(d['a"b\\l'] ** 2)
+
+    dot = td.trace(f, {'a"b\\l': np.ones(2)}).to_dot('title with "quotes"')
+    for line in dot.splitlines():
+        body = line.replace('\\\\', "").replace('\\"', "")
+        assert body.count('"') % 2 == 0, line
+    assert '\\"' in dot
+
+
+def test_render_without_graphviz_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz raises ImportError
+    with pytest.raises(RuntimeError, match="pip install graphviz"):
+        td.trace(seed_graph, 1.0).render(tmp_path / "graph.png")
+
+
+def test_render_draws_a_png_when_graphviz_is_there(tmp_path):
+    target = tmp_path / "graph.png"
+    try:
+        import graphviz  # noqa: F401
+        have_package = True
+    except ImportError:
+        have_package = False
+    try:
+        written = td.trace(seed_graph, 1.0).render(target)
+    except RuntimeError as error:  # the optional parts are missing: the error says which
+        assert not have_package or "dot" in str(error)
+        assert "graphviz" in str(error).lower()
+        return
+    assert os.fspath(written) == os.fspath(target)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(tmp_path)) == ["graph.png"]  # no DOT file left behind
+
+
+def test_safe_identifier_is_ascii_unique_and_never_a_keyword():
+    taken = set()
+    names = [codegen.safe_identifier(t, taken) for t in
+             ["class", "np", "p['a-b']", "p['a-b']", "3d", "λ", "", "__import__('os')", "match"]]
+    assert names == ["class_", "np_", "p_a_b", "p_a_b_2", "_3d", "v", "v_2", "import_os", "match_"]
