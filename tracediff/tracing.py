@@ -255,6 +255,8 @@ class Tracer:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         from .primitives.core import UFUNCS
 
+        if method == "at" and ufunc is np.add:
+            return _add_at(*inputs)
         if method != "__call__":
             raise MissingRuleError(
                 f"np.{ufunc.__name__}.{method} is not supported on traced values{_where()}; "
@@ -376,6 +378,27 @@ class Tracer:
             path.add(id(base))
             child = base
         _rederive_views(child, path)
+
+
+def _add_at(x, index, values=0.0):
+    """``np.add.at(x, index, values)`` on a traced ``x``: values at repeated indices add up."""
+    from .primitives.indexing import scatter_add_p, split_index
+
+    if not isinstance(x, Tracer):
+        raise TracerConversionError(
+            f"np.add.at into a plain NumPy array with traced values{_where()} would write them "
+            "into your array and lose their gradient; add into a traced array (x = x.copy() of "
+            "an argument) or build the result with x + ... instead"
+        )
+    template, operands = split_index(index, 1)
+    values = np.broadcast_to(values, np.shape(x._value[_concrete_index(index)]))
+    x._become(x + scatter_add_p.bind(values, *operands, index=template, shape=x.shape, dtype=x.dtype))
+
+
+def _concrete_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(i._value if isinstance(i, Tracer) else i for i in items)
+    return items if isinstance(index, tuple) else items[0]
 
 
 def _written_through(base: Tracer, view: Tracer) -> Tracer:
