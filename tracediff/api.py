@@ -250,6 +250,7 @@ class _Compiled:
         """Called on tracers of an enclosing trace: replay the graph into that trace."""
         leaves, treedef = flatten((args, kwargs))
         concrete = unflatten(treedef, [x._value if isinstance(x, Tracer) else x for x in leaves])
+        key = ("replayed", key)  # never looked up by the lean path, which runs generated code
         for spec in self._cache.lookup(key):
             try:
                 return _as_replayed(spec), interpret(spec.graph, dynamic)

@@ -137,8 +137,12 @@ def _is_uniform(value, x) -> bool:
 
 
 def _operand_matches(node, v) -> bool:
-    """Replacing ``node`` by its operand ``v`` keeps shape and dtype."""
-    return isinstance(v, Var) and v.shape == node.out.shape and v.dtype == node.out.dtype
+    """Replacing ``node`` by its operand ``v`` (a value or a constant array) keeps shape and dtype."""
+    if isinstance(v, Literal):
+        v = v.value
+        if not isinstance(v, np.ndarray):
+            return False
+    return isinstance(v, (Var, np.ndarray)) and v.shape == node.out.shape and v.dtype == node.out.dtype
 
 
 def simplify(graph: Graph) -> Graph:

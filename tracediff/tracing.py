@@ -491,7 +491,7 @@ def _method(numpy_function):
 for _f in (np.sum, np.mean, np.max, np.min, np.prod, np.var, np.std, np.dot, np.ravel,
            np.squeeze, np.clip, np.cumsum, np.argmax, np.argmin, np.any, np.all, np.round,
            np.swapaxes, np.trace, np.diagonal, np.repeat, np.nonzero, np.argsort, np.sort,
-           np.conj, np.conjugate):
+           np.conj, np.conjugate, np.cumprod):
     setattr(Tracer, _f.__name__, _method(_f))
 Tracer.reshape = lambda self, *shape, **kw: np.reshape(self, shape[0] if len(shape) == 1 else shape, **kw)
 Tracer.transpose = lambda self, *axes: np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
