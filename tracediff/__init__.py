@@ -1,6 +1,7 @@
 """tracediff: a tracing-to-code automatic differentiation compiler for NumPy."""
 from . import testing
 from .api import grad, trace, value_and_grad, vjp
+from .cache import RetraceWarning
 from .export import ExportError, export
 from .errors import (
     EscapedTracerError,
@@ -24,6 +25,6 @@ __all__ = [
     "elementwise_grad", "custom_vjp", "stop_gradient", "detach", "no_grad",
     "primitive", "defvjp", "register_pytree_node", "testing",
     "TracediffError", "NonScalarOutputError", "NonDifferentiableError", "MissingRuleError",
-    "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed",
+    "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed", "RetraceWarning",
 ]
 __all__ += ["export", "ExportError"]  # standalone modules (export.py)

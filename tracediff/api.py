@@ -283,7 +283,12 @@ class _Compiled:
         return self._spec_for(args, kwargs).graph
 
     def _spec_for(self, args, kwargs) -> Specialization:
-        return self._call(args, kwargs)[0]
+        # Finding the specialization runs its guards; it is not a call, so it is not counted.
+        counts = self._cache.hits, self._cache.misses
+        spec = self._call(args, kwargs)[0]
+        self._cache.hits, self._cache.misses = counts
+        spec.hits -= 1
+        return spec
 
     def cache_info(self):
         """``CacheInfo(hits, misses, traces, specializations)``."""

@@ -19,12 +19,14 @@ import re
 
 import numpy as np
 
+from .errors import TracediffError
+
 from . import codegen
 from .cache import GENERATORS, is_dynamic
 from .ir import printable, type_str
 from .pytree import TreeDef, flatten, leaf_paths
 
-class ExportError(TypeError):
+class ExportError(TracediffError, TypeError):
     """The function or its arguments cannot be written as a standalone module."""
 
 

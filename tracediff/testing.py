@@ -96,9 +96,11 @@ def _check_higher_order(fun, args, argnums, rtol, atol, seed, order):
 
     rng = np.random.default_rng(seed + order)
 
+    def of_differentiated(*diff):  # one function object, so vjp's compiled code is reused
+        return fun(*_merge(args, argnums, diff))
+
     def projected_gradient(*diff):
-        merged = _merge(args, argnums, diff)
-        out, pullback = vjp(lambda *d: fun(*_merge(merged, argnums, d)), *diff)
+        out, pullback = vjp(of_differentiated, *diff)
         ct = rng_out if np.ndim(out) else 1.0
         return sum(np.sum(g * w) for g, w in zip(pullback(ct), weights))
 
