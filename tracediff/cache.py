@@ -54,16 +54,17 @@ def leaf_signature(leaf) -> Any:
 
 def specialization_key(args: tuple, kwargs: dict):
     """(key, dynamic leaves) for a call. Positional arrays and floats, the common case, take a
-    short path with no pytree flattening; its keys cannot equal the general path's."""
+    short path with no pytree flattening; its keys cannot equal the general path's, which start
+    with a TreeDef."""
     if not kwargs:
         key = []
+        append = key.append
         for a in args:
-            kind = type(a)
-            if kind is np.ndarray:
-                key.append(a.shape)
-                key.append(a.dtype)
-            elif kind is float:
-                key.append(FLOAT)
+            if type(a) is np.ndarray:
+                append(a.shape)
+                append(a.dtype)
+            elif type(a) is float:
+                append(FLOAT)
             else:
                 break
         else:

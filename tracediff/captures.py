@@ -101,7 +101,8 @@ class Captures:
             for name, value in attributes.items():
                 global_bindings.append((attributes, name, value))
                 named.append((name, value))
-        cell_bindings = [(cell, _cell_value(cell)) for _, cell in self.cells]
+        cell_bindings = [(cell, _cell_value(cell)) for _, cell in self.cells
+                         if not isinstance(_cell_value(cell), types.ModuleType)]  # as for globals
         named += [(name, value) for (name, _), (_, value) in zip(self.cells, cell_bindings)]
         snapshots, seen = [], set()
         for name, value in named:
