@@ -508,11 +508,41 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -
     return names
 
 
+# Intermediates with at least this many elements are deleted once no statement reads them, so
+# they are freed before the function returns (peak memory); smaller ones are left to the return.
+FREE_AT_ELEMENTS = 1 << 16
+
+
+def _dead_after(items: list, names: dict, keep: set) -> dict:
+    """Item index -> the large values no later statement reads, to delete after that item."""
+    last, defined_at = {}, {}
+    for index, item in enumerate(items):
+        if item.inlined:
+            continue
+        for stmt in item.stmts:
+            roots = [stmt.test, stmt.value] if isinstance(stmt, _Guard) else [stmt]
+            for root in roots:
+                for node in ast.walk(root):
+                    if isinstance(node, ast.Name):
+                        last[node.id] = index
+        out = item.node.out
+        if out is not None and int(np.prod(out.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS:
+            name = names.get(_placeholder(out))
+            if name is not None and name not in keep:
+                defined_at[name] = index
+    dead: dict = {}
+    for name, index in defined_at.items():
+        dead.setdefault(last.get(name, index), []).append(name)
+    return dead
+
+
 def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, returned: list) -> list[str]:
     params = [names[_placeholder(v)] for v in spec.params]
     lines = [f"def {spec.name}({', '.join(params)}):"]
+    outs = [names[_placeholder(r)] if isinstance(r, Var) else _source(r) for r in returned]
+    dead = _dead_after(items, names, set(params) | set(outs))
     block = None
-    for item in items:
+    for index, item in enumerate(items):
         if item.inlined:
             continue
         if item.block != block:
@@ -525,7 +555,8 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
         for stmt in item.stmts:
             rendered = stmt.render() if isinstance(stmt, _Guard) else _source(stmt).split("\n")
             lines.extend(f"    {line}" for line in rendered)
-    outs = [names[_placeholder(r)] if isinstance(r, Var) else _source(r) for r in returned]
+        if index in dead:
+            lines.append(f"    del {', '.join(dead[index])}")
     lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}")
     return lines
 
