@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import tracediff as td
-from rule_cases import Case, family_cases
+from rule_cases import Case, _add, _set, family_cases
 from tracediff.primitives import REGISTRY
 from tracediff.primitives.core import UFUNCS
 from tracediff.primitives.indexing import scatter_add_p, split_index
@@ -156,18 +156,6 @@ def _copy_then(write):
         write(x, v)
         return x * x
     return fun
-
-
-def _set(index):
-    def write(x, v):
-        x[index] = v
-    return write
-
-
-def _add(index):
-    def write(x, v):
-        x[index] += v
-    return write
 
 
 def _add_through_view(index):

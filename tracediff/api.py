@@ -325,22 +325,7 @@ class GradFunction(_Compiled):
         self.kind = "value_and_grad" if with_value else "grad"
 
     def __call__(self, *args, **kwargs):
-        # The cached path is _call's, written out here: every call layer costs ~0.1 us.
-        key, dynamic = specialization_key(args, kwargs)
-        specs = self._cache.entries.get(key)
-        if specs:
-            spec = specs[0]
-            if spec.bindings is None or spec.bindings.changed() is None:
-                try:
-                    flat = spec.run(*dynamic)
-                except GuardFailed:
-                    pass
-                else:
-                    self._cache.hits += 1
-                    spec.hits += 1
-                    spec.last_used = next_use()
-                    return spec.finish(flat)
-        spec, flat = self._call_slowly(key, dynamic, args, kwargs)
+        spec, flat = self._call(args, kwargs)
         return spec.finish(flat)
 
     def _sibling(self, argnums):

@@ -15,6 +15,20 @@ class Case(NamedTuple):
     argnums: tuple = (0,)
 
 
+def _set(index):
+    """``x[index] = v``, for the cases of writes."""
+    def write(x, v):
+        x[index] = v
+    return write
+
+
+def _add(index):
+    """``x[index] += v``."""
+    def write(x, v):
+        x[index] += v
+    return write
+
+
 def family_cases() -> list:
     cases = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

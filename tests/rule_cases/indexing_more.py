@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case
+from . import Case, _add, _set
 
 ROWS = np.array([True, False, True])
 PAIRS = np.array([[0, 0, 3], [1, 2, 1], [3, 3, 3]])  # take_along_axis with repeats, axis=1 of (3, 4)
@@ -50,18 +50,6 @@ def _set_argmax(x, v):
 
 def _set_traced_list(x, v):
     x[[np.argmax(x[:, 0]), 0]] = v  # may name row 0 twice: still exact
-
-
-def _set(index):
-    def write(x, v):
-        x[index] = v
-    return write
-
-
-def _add(index):
-    def write(x, v):
-        x[index] += v
-    return write
 
 
 def _set_mask_scaled(x, v):
