@@ -87,7 +87,8 @@ def main(plot_path="logistic_regression_loss.png", steps=300, lr=0.5, seed=0):
     print(f"final loss {losses[-1]:.4f}; accuracy: train {train_accuracy:.3f}, held out {test_accuracy:.3f}")
     plot = plot_losses(losses, plot_path, "logistic regression")
     return {"losses": losses, "params": params, "train_accuracy": train_accuracy,
-            "test_accuracy": test_accuracy, "traces": loss_and_grad.cache_info().traces, "plot": plot}
+            "test_accuracy": test_accuracy, "traces": loss_and_grad.cache_info().traces, "plot": plot,
+            "explain": loss_and_grad.explain()}
 
 
 if __name__ == "__main__":

@@ -311,3 +311,30 @@ def test_threads_share_a_compiled_gradient_correctly():
         t.join()
     assert errors == []
     assert g.cache_info().specializations == 2
+
+
+GC_STATE = {"collections": 0}
+
+
+def _count_collections(phase, info):  # a library's gc callback, as some install (hypothesis does)
+    global GC_STATE
+    if phase == "start":
+        GC_STATE = {"collections": GC_STATE["collections"] + 1}  # rebinds a global each time
+
+
+def test_code_run_by_the_garbage_collector_while_tracing_is_not_watched():
+    import gc
+
+    def f(x):
+        gc.collect()  # a collection in the middle of the trace runs the callback
+        return np.sum(x ** 2)
+
+    gc.callbacks.append(_count_collections)
+    try:
+        g = td.grad(f)
+        for _ in range(3):
+            gc.collect()
+            np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
+        assert g.cache_info().traces == 1  # the callback's global is not a binding of f
+    finally:
+        gc.callbacks.remove(_count_collections)

@@ -52,7 +52,7 @@ def test_logistic_regression_trains(capsys, tmp_path):
     # Phi(1.25) = 0.894, and a model that learned nothing scores about 0.5.
     assert r["train_accuracy"] > 0.87
     assert r["test_accuracy"] > 0.85
-    assert r["traces"] == 1  # 300 steps, one trace
+    assert r["traces"] == 1, r["explain"]  # 300 steps, one trace
     assert "def value_and_grad_loss(params_b, params_w, X, y):" in out
     assert "accuracy: train" in out and "step    0  loss 0.6931" in out
 

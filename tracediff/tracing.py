@@ -8,6 +8,7 @@ generated code can check that a later call takes the same path.
 from __future__ import annotations
 
 import contextlib
+import gc
 import linecache
 import sys
 import threading
@@ -59,8 +60,20 @@ def recording(trace: "Trace", captures):
             if isinstance(value, Tracer) and value._trace is trace and value._var.name is None:
                 value._var.name = name
 
+    # Code the garbage collector runs meanwhile (gc.callbacks, finalizers) is not the user's
+    # function: its frames are neither named from nor watched.
+    thread, collecting = threading.get_ident(), [False]
+
+    def collection_starts(phase, info):
+        if phase == "start" and threading.get_ident() == thread:
+            collecting[0] = True
+
+    def collection_ends(phase, info):
+        if phase == "stop" and threading.get_ident() == thread:
+            collecting[0] = False
+
     def profile(frame, event, arg):
-        if event in ("call", "return"):
+        if event in ("call", "return") and not collecting[0]:
             if not _is_internal(frame.f_code.co_filename):
                 if event == "call":
                     captures.on_call(frame)
@@ -75,11 +88,15 @@ def recording(trace: "Trace", captures):
 
     saved_no_grad, _state.no_grad_depth = _state.no_grad_depth, 0
     _state.traces.append(trace)
+    gc.callbacks.insert(0, collection_starts)  # first to see "start", last to see "stop"
+    gc.callbacks.append(collection_ends)
     sys.setprofile(profile)
     try:
         yield
     finally:
         sys.setprofile(previous)
+        gc.callbacks.remove(collection_starts)
+        gc.callbacks.remove(collection_ends)
         _state.traces.pop()
         _state.no_grad_depth = saved_no_grad
 
