@@ -107,10 +107,14 @@ def log_wealth(returns):
 
 
 def nan_aware_zscores(x):
-    """Missing values as NaN: statistics that ignore them."""
+    """Missing values as NaN: statistics that ignore them. The entries are masked before any
+    arithmetic: 0 * NaN is NaN, so a NaN that reaches an operation poisons the gradients of
+    everything it is combined with (in every reverse-mode system), even under np.nansum."""
     m = np.nanmean(x, axis=0)
     s = np.nanstd(x, axis=0)
-    return np.nansum(((x - m) / s) ** 2) + np.nanmax(x) - np.nanmin(x)
+    missing = np.isnan(x)
+    z = np.where(missing, 0.0, (np.where(missing, 0.0, x) - m) / s)
+    return np.sum(z ** 2) + np.nanmax(x) - np.nanmin(x)
 
 
 def coefficient_of_variation(x, w):

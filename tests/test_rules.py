@@ -392,3 +392,38 @@ def test_first_order_only_cases_really_are(key):
     (case,) = [c for c in CASES if (c.prim, c.label) == key]
     with pytest.raises(AssertionError):
         check_grads(case.fun, *_case_args(case, np.float64), argnums=case.argnums, order=2)
+
+
+# --- reductions: hypothesis-drawn shapes, axes and keepdims -------------------------------
+
+REDUCTIONS = {
+    "sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod,
+    "var": np.var, "std": np.std, "ptp": np.ptp, "nansum": np.nansum, "nanmean": np.nanmean,
+    "logsumexp-like": lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
+}
+
+
+@st.composite
+def _shape_axis_keepdims(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    ndim = len(shape)
+    axis = draw(st.one_of(
+        st.none(),
+        st.integers(-ndim, ndim - 1),
+        st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(
+            lambda axes: tuple(a - ndim if i % 2 else a for i, a in enumerate(axes))),  # some negative
+    ))
+    return shape, axis, draw(st.booleans())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@HYPOTHESIS
+@given(data=st.data())
+def test_reductions_over_drawn_axes(name, dtype, data):
+    shape, axis, keepdims = data.draw(_shape_axis_keepdims(), "shape, axis, keepdims")
+    # distinct values (no ties in max/min/ptp), away from zero (var/std of near-constant data)
+    values = np.random.default_rng(len(shape)).permutation(int(np.prod(shape))) / max(1, np.prod(shape))
+    x = (values.reshape(shape) + 0.5).astype(dtype)
+    function = REDUCTIONS[name]
+    check_grads(lambda x: function(x, axis=axis, keepdims=keepdims), x)

@@ -84,7 +84,7 @@ def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: fl
             g = np.asarray(g, dtype=np.float64)
             scale = max(1.0, float(np.max(np.abs(num))) if num.size else 1.0)
             err = np.abs(g - num)
-            bad = err > a * scale + r * np.abs(num)
+            bad = ~(err <= a * scale + r * np.abs(num))  # NaN or inf in either is a mismatch
             if np.any(bad) or g.shape != num.shape:
                 raise AssertionError(_report(fun, n, path, g, num, err))
 

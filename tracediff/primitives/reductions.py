@@ -223,8 +223,11 @@ def _var_vjp(g, ans, x, axis, keepdims, ddof):
 
 
 def _std_vjp(g, ans, x, axis, keepdims, ddof):
+    # Where std is 0 the entries equal their mean, so `centered` is 0 there: with a denominator
+    # of 1 the cotangent is 0, exact for a length-1 axis and a subgradient otherwise (as abs at 0).
     centered = x - np.mean(x, axis=axis, keepdims=True)
-    return _keep(g, x, axis, keepdims) / (_dof(x, axis, ddof) * _keep(ans, x, axis, keepdims)) * centered
+    std = _keep(ans, x, axis, keepdims)
+    return _keep(g, x, axis, keepdims) / (_dof(x, axis, ddof) * np.where(std > 0, std, 1.0)) * centered
 
 
 var_p = Primitive("var", lambda x, axis, keepdims, ddof: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
@@ -233,7 +236,7 @@ defvjp(var_p, _var_vjp)
 std_p = Primitive("std", lambda x, axis, keepdims, ddof: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof),
                   _emit_moment("std"))
 defvjp(std_p, _std_vjp)
-std_p.caveat = "not differentiable where the standard deviation is 0 (all entries equal): the rule gives NaN there"
+std_p.caveat = "where the standard deviation is 0 (all entries equal) the gradient is 0, a subgradient"
 
 
 def _moment(prim, numpy_function):

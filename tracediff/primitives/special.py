@@ -96,7 +96,8 @@ UFUNC_RULES = {
     "xlog1py": (lambda sp: (lambda g, ans, x, y: sp.xlog1py(g, y), lambda g, ans, x, y: g * _safe_ratio(x, 1 + y)),
                 (-0.5, 2.0), "the y-gradient is taken as 0 where x == 0"),
     "i0": (lambda sp: (lambda g, ans, x: g * sp.i1(x),), (-2.0, 2.0), None),
-    "i1": (lambda sp: (lambda g, ans, x: g * 0.5 * (sp.i0(x) + sp.iv(2, x)),), (-2.0, 2.0), None),
+    # scipy's iv(2, x) is NaN for subnormal x, where i2(x) ~ x**2 / 8 underflows to 0
+    "i1": (lambda sp: (lambda g, ans, x: g * 0.5 * (sp.i0(x) + np.nan_to_num(sp.iv(2, x))),), (-2.0, 2.0), None),
     # d/dz I_v(z) = (I_{v-1}(z) + I_{v+1}(z)) / 2; no gradient flows to the order v
     "iv": (lambda sp: (None, lambda g, ans, v, z: g * 0.5 * (sp.iv(v - 1, z) + sp.iv(v + 1, z))), (0.5, 2.0),
            "no gradient flows to the order v"),
