@@ -78,3 +78,14 @@ def test_caller_arrays_are_untouched_by_all_of_it():
     td.grad(f, argnums=(0, 1))(x, v)
     np.testing.assert_array_equal(x, X)
     np.testing.assert_array_equal(v, V)
+
+
+def test_gradient_of_axes_added_by_indexing_is_a_reshape():
+    def energy(p):
+        diff = p[:, None, :] - p[None, :, :]
+        return np.sum(diff ** 2)
+
+    p = np.arange(6.0).reshape(3, 2)
+    check_grads(energy, p)
+    source = td.grad(energy).source(p)
+    assert "np.zeros" not in source  # no scatter into zeros: x[:, None] only adds axes

@@ -146,6 +146,8 @@ getitem_p.is_view = True  # may be: basic indexing is, advanced indexing is not
 
 
 def _getitem_vjp(g, ans, x, *operands, index):
+    if all(t is None or t is Ellipsis or t == slice(None) for t in index):
+        return np.reshape(g, np.shape(x))  # x[:, None] only adds axes: every entry is picked once
     # Masks never pick an entry twice: a plain assignment does (and reads better than np.add.at).
     params = {"accumulate": False} if operands and all(_dtype(o).kind == "b" for o in operands) else {}
     return scatter_add_p.bind(g, *operands, index=index, shape=np.shape(x), dtype=_dtype(x), **params)
