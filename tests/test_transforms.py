@@ -199,3 +199,11 @@ def test_check_grads_second_order_passes_and_catches_a_wrong_second_derivative()
     check_grads(lambda x: np.sum(cube(x)), np.array([0.5, 1.5]))
     with pytest.raises(AssertionError):
         check_grads(lambda x: np.sum(cube(x)), np.array([0.5, 1.5]), order=2)
+
+
+def test_jvp_inside_a_traced_function_replays():
+    # Differentiating through jvp, with respect to the primal and to the tangent: exact values.
+    x, v = np.array([0.1, 0.5]), np.ones(2)
+    np.testing.assert_allclose(td.grad(lambda x: np.sum(td.jvp(np.sin, (x,), (v,))[1]))(x), -np.sin(x))
+    np.testing.assert_allclose(td.grad(lambda v: np.sum(td.jvp(np.sin, (x,), (v,))[1] ** 2))(v),
+                               2 * np.cos(x) ** 2)

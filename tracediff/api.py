@@ -22,7 +22,6 @@ from .cache import (
     describe_key,
     is_dynamic,
     logger,
-    next_use,
     specialization_key,
 )
 from .captures import Captures
@@ -190,27 +189,30 @@ class _Compiled:
         functools.update_wrapper(self, fun, updated=())
 
     # --- the call path ------------------------------------------------------------------
-    def _call(self, args, kwargs):
+    def _call(self, args, kwargs, extra=()):
+        """(specialization, flat outputs) for a call. ``extra``: inputs the generated code takes
+        after the arguments' dynamic leaves, which are neither keyed nor traced as arguments
+        (jvp's tangents)."""
         key, dynamic = specialization_key(args, kwargs)
+        inputs = (*dynamic, *extra) if extra else dynamic
         cache = self._cache
         specs = cache.entries.get(key)
         if specs:  # the lean path: the most recently used specialization, its checks pass
             spec = specs[0]
             if spec.bindings is None or spec.bindings.changed() is None:
                 try:
-                    flat = spec.run(*dynamic)
+                    flat = spec.run(*inputs)
                 except GuardFailed:
                     pass
                 else:
                     cache.hits += 1
-                    spec.hits += 1
-                    spec.last_used = next_use()
+                    cache.ran(spec)
                     return spec, flat
-        return self._call_slowly(key, dynamic, args, kwargs)
+        return self._call_slowly(key, inputs, args, kwargs)
 
-    def _call_slowly(self, key, dynamic, args, kwargs):
-        if any(isinstance(d, Tracer) for d in dynamic):
-            return self._replay(key, args, kwargs, dynamic)
+    def _call_slowly(self, key, inputs, args, kwargs):
+        if any(isinstance(d, Tracer) for d in inputs):
+            return self._replay(key, args, kwargs, inputs)
         cache = self._cache
         reason = None
         for spec in cache.lookup(key):
@@ -220,7 +222,7 @@ class _Compiled:
                 cache.discard(key, spec)
                 continue
             try:
-                flat = spec.run(*dynamic)
+                flat = spec.run(*inputs)
             except GuardFailed as failure:
                 reason = describe_guard_failure(spec.module.guards[failure.args[0]], failure.args[1])
                 continue
@@ -234,7 +236,7 @@ class _Compiled:
             logger.info("%s traced again: %s", self, reason)
         spec = cache.add(key, spec, self)
         try:
-            flat = spec.run(*dynamic)
+            flat = spec.run(*inputs)
         except GuardFailed as failure:
             guard = spec.module.guards[failure.args[0]]
             raise RuntimeError(
@@ -246,20 +248,20 @@ class _Compiled:
         cache.ran(spec)
         return spec, flat
 
-    def _replay(self, key, args, kwargs, dynamic):
+    def _replay(self, key, args, kwargs, inputs):
         """Called on tracers of an enclosing trace: replay the graph into that trace."""
         leaves, treedef = flatten((args, kwargs))
         concrete = unflatten(treedef, [x._value if isinstance(x, Tracer) else x for x in leaves])
         key = ("replayed", key)  # never looked up by the lean path, which runs generated code
         for spec in self._cache.lookup(key):
             try:
-                return _as_replayed(spec), interpret(spec.graph, dynamic)
+                return _as_replayed(spec), interpret(spec.graph, inputs)
             except GuardFailed:
                 continue
         spec = self._build(*concrete)
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
         spec = self._cache.add(key, spec, self)
-        return _as_replayed(spec), interpret(spec.graph, dynamic)
+        return _as_replayed(spec), interpret(spec.graph, inputs)
 
     def _build(self, args, kwargs) -> Specialization:
         self._cache.traces += 1
@@ -669,11 +671,11 @@ def trace(fun: Callable, *args, **kwargs) -> Graph:
       v2 = add(v1, 1)  # f64[]...
       return v2
     """
-    leaves = flatten(args)[0]
-    argnums = tuple(i for i, a in enumerate(args)
-                    if all(isinstance(x, float) or getattr(getattr(x, "dtype", None), "kind", "") == "f"
-                           for x in flatten(a)[0]) and flatten(a)[0])
-    del leaves
+    def floating(leaves):
+        return leaves and all(isinstance(x, float) or getattr(getattr(x, "dtype", None), "kind", "") == "f"
+                              for x in leaves)
+
+    argnums = tuple(i for i, a in enumerate(args) if floating(flatten(a)[0]))
     call = _TracedCall(fun, args, kwargs, argnums)
     call.finish()
     out_leaves = flatten(call.out)[0]

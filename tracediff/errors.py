@@ -48,10 +48,6 @@ class TracediffError(Exception):
     """Base class of every error tracediff raises on purpose."""
 
 
-def _where() -> str:
-    loc = user_location()
-    return f" (at {loc})" if loc else ""
-
 
 class NonScalarOutputError(TracediffError, TypeError):
     """`grad` was asked for the gradient of an output that is not a scalar."""

@@ -24,8 +24,8 @@ from .api import (
     grad,
 )
 from .autodiff import backward
-from .cache import Specialization, specialization_key
-from .errors import GuardFailed, TracediffError
+from .cache import Specialization
+from .errors import TracediffError
 from .ir import Graph
 from .primitives.core import Primitive
 from .primitives.shape import copy_p
@@ -167,17 +167,10 @@ class _JVPFunction(_Compiled):
     kind = "jvp"
 
     def run(self, primals: tuple, tangents: list) -> tuple:
-        # The generated function takes the tangents after the primals, so it is keyed and
-        # guarded on the primals alone.
-        key, dynamic = specialization_key(primals, {})
-        for spec in self._cache.lookup(key):
-            try:
-                return spec.run(*dynamic, *tangents)
-            except GuardFailed:
-                continue
-        spec = self._build(primals, {})
-        spec = self._cache.add(key, spec, self)
-        return spec.run(*dynamic, *tangents)
+        # The generated function takes the tangents after the primals: keyed and guarded on the
+        # primals alone, replayed like any compiled function when called on traced values.
+        spec, flat = self._call(primals, {}, extra=tuple(tangents))
+        return spec.finish(flat)
 
     def _compile(self, call: _TracedCall) -> Specialization:
         out = call.out
@@ -220,7 +213,9 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple:
         if np.shape(p) != np.shape(t):
             raise ValueError(f"jvp of {_fun_name(fun)}: tangent {i} has shape {np.shape(t)}, its primal {np.shape(p)}")
     compiled = compiled_per_function(_jvp_cache, fun, _JVPFunction, len(primals))
-    return compiled.run(primals, [np.asarray(t, dtype=np.result_type(p)) for p, t in zip(primals, tangents)])
+    tangents = [t if isinstance(t, Tracer) else np.asarray(t, dtype=getattr(p, "dtype", np.float64))
+                for p, t in zip(primals, tangents)]
+    return compiled.run(primals, tangents)
 
 
 # --- custom VJP rules ------------------------------------------------------------------------
