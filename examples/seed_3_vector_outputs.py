@@ -39,6 +39,8 @@ def main():
     jacobian = np.stack([pullback(row.reshape(2, 2))[0] for row in np.eye(4)])  # one row per output
     print("J (one pullback per output entry) =")
     print(jacobian)
+    batched = td.jacobian(doubled_square)(x)  # the same, one generated backward pass for all rows
+    print("td.jacobian gives it at once, shaped z.shape + x.shape:", batched.shape)
     print("The same product as the gradient of sum(v * z), and its generated code:")
     weighted = td.grad(weighted_sum)
     print(weighted.source(x, v))
@@ -54,11 +56,15 @@ def main():
           np.array_equal(first, second))
     print("PyTorch's accumulated figure is an explicit sum here:")
     print(first + second)
+    eye_jacobian = td.jacobian(shifted_square)(inp).reshape(25, 25)
+    print("td.jacobian of (inp + 1)**2, flattened, is diag(2 * (inp + 1)):",
+          np.array_equal(eye_jacobian, np.diag(2 * (inp + 1).ravel())))
     repeated = td.grad(lambda inp: np.sum(shifted_square(inp)))
     calls = [repeated(inp) for _ in range(3)]
     print("a compiled gradient called 3 times:", [c[0, :2].tolist() for c in calls], repeated.cache_info())
 
-    return {"z": z, "vjp": vjp, "jacobian": jacobian, "weighted_grad": weighted(x, v),
+    return {"z": z, "vjp": vjp, "jacobian": jacobian, "batched_jacobian": batched,
+            "eye_jacobian": eye_jacobian, "weighted_grad": weighted(x, v),
             "eye_vjp_first": first, "eye_vjp_second": second, "eye_vjp_sum": first + second,
             "repeated_calls": calls}
 

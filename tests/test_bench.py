@@ -25,3 +25,18 @@ def test_a_wrong_hand_gradient_is_refused():
     wrong = bench.Workload(w.name, w.loss, w.args, w.argnums, lambda a, b: (0.0, 0.0))
     with pytest.raises(AssertionError, match="differs from the hand-written one"):
         bench.run_workload(wrong, {}, budget=0.001)
+
+
+def test_checkpoint_row_is_verified_and_reported(capsys):
+    # The deep chain's three gradients (hand-written, tracediff, checkpointed) agree before they
+    # are measured; --only checkpoint prints just that table.
+    bench.main(["--quick", "--no-others", "--only", "checkpoint"])
+    table = capsys.readouterr().out
+    assert "td.checkpoint every 4 steps" in table and "| peak MB |" in table
+    assert "median tracediff/hand ratio" not in table
+
+
+def test_a_wrong_checkpointed_gradient_would_be_refused(monkeypatch):
+    monkeypatch.setattr(bench, "_deep_chain_hand", lambda x, steps: 2 * x)
+    with pytest.raises(AssertionError, match="deep chain"):
+        bench.checkpoint_comparison(size=100, budget=0.001)

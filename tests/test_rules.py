@@ -287,8 +287,11 @@ CASES = [
 ] + family_cases()  # the other families' tables, in tests/rule_cases/
 
 # Differentiable primitives users cannot reach, so they have no case here (name -> why).
-# Empty: scatter_add is internal but bound directly above.
-EXEMPT: dict = {}
+# (scatter_add is internal too, but bound directly above.)
+EXEMPT: dict = {
+    "recompute": "made by reverse mode only, where a td.checkpoint block starts again; its rule is "
+                 "the identity, checked through checkpoints in tests/test_checkpoint.py (also at order 2)",
+}
 
 
 def _rand(prim: str, dtype, seed: int):
@@ -427,3 +430,61 @@ def test_reductions_over_drawn_axes(name, dtype, data):
     x = (values.reshape(shape) + 0.5).astype(dtype)
     function = REDUCTIONS[name]
     check_grads(lambda x: function(x, axis=axis, keepdims=keepdims), x)
+
+
+# --- Jacobians: every case's backward pass, batched over all output rows at once --------------
+
+def _real_output(fun):
+    """``fun`` with a complex output split into its real and imaginary parts (a Jacobian needs a
+    real output)."""
+    def real(*xs):
+        out = fun(*xs)
+        return np.stack([np.real(out), np.imag(out)]) if np.iscomplexobj(out) else out
+    return real
+
+
+def numerical_jacobian(fun, args, n):
+    """Central differences of every output entry with respect to ``args[n]``: out.shape + arg.shape."""
+    base = np.asarray(args[n], np.float64)
+    columns = []
+    for idx in np.ndindex(base.shape):
+        h = 1e-6 * max(1.0, abs(base[idx]))
+        ends = []
+        for step in (h, -h):
+            moved = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            moved[n] = base.copy()
+            moved[n][idx] += step
+            ends.append(np.asarray(fun(*moved), np.float64))
+        columns.append((ends[0] - ends[1]) / (2 * h))
+    out_shape = np.shape(fun(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
+    return np.moveaxis(np.array(columns), 0, -1).reshape(out_shape + base.shape)
+
+
+def _assert_close(value, numeric, what):
+    np.testing.assert_allclose(value, numeric, rtol=1e-6, atol=1e-6 * max(1.0, np.abs(numeric).max(initial=0)),
+                               strict=True, err_msg=what)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_case_jacobian(case):
+    fun, args = _real_output(case.fun), _case_args(case, np.float64)
+    jac = td.jacobian(fun, argnums=case.argnums)
+    for n, J in zip(case.argnums, jac(*args)):
+        _assert_close(J, numerical_jacobian(fun, args, n), f"argument {n}")
+    written = jac._spec_for(args, {}).extra["written_per_row"]
+    assert not written, f"applied row by row (no batching rule): {written}"
+
+
+@pytest.mark.parametrize("case", SECOND_ORDER_CASES, ids=[f"{c.prim}: {c.label}" for c in SECOND_ORDER_CASES])
+def test_case_hessian(case):
+    # The Hessian of a projection of the case, against finite differences of its gradient.
+    fun, args, n = _real_output(case.fun), _case_args(case, np.float64), case.argnums[0]
+    w = np.random.default_rng(2).standard_normal(np.shape(fun(*args)))
+
+    def projected(*xs):
+        return np.sum(fun(*xs) * w)
+
+    hessian = td.hessian(projected, argnums=n)
+    _assert_close(hessian(*args), numerical_jacobian(td.grad(projected, argnums=n), args, n), "Hessian")
+    written = hessian._spec_for(args, {}).extra["written_per_row"]
+    assert not written, f"applied row by row (no batching rule): {written}"

@@ -46,9 +46,64 @@ def test_jacobian_with_several_argnums():
     np.testing.assert_array_equal(Jb, [[2.0, 0.0], [2.0, 1.0]])
 
 
-def test_jacobian_refuses_too_many_rows_clearly():
-    with pytest.raises(td.TracediffError, match="max_rows"):
-        td.jacobian(lambda x: x * 2, max_rows=4)(np.ones(5))
+def test_jacobian_runs_one_backward_pass_whatever_the_number_of_outputs():
+    # n -> m for m = 2 and m = 40: the generated code has the same statements, over a batch axis
+    # of length m (a backward pass per row would grow with m).
+    def make(m):
+        A = RNG.standard_normal((m, 3))
+        return (lambda x: np.tanh(A @ x) * np.sum(x ** 2)), A
+
+    sizes = []
+    for m in (2, 40):
+        f, A = make(m)
+        x = RNG.standard_normal(3)
+        J = td.jacobian(f)
+        np.testing.assert_allclose(J(x), numerical_jacobian(f, x), rtol=1e-6, atol=1e-8)
+        graph = J.ir(x)
+        sizes.append(len(graph.nodes))
+        assert sum(node.primitive.name == "units" for node in graph.nodes) == 1  # one batch of seeds
+    assert sizes[0] == sizes[1]
+
+
+def _doubler():
+    """An opaque primitive whose rule applies the primitive itself to the cotangent (so the
+    backward pass holds a primitive without a batching rule)."""
+    double = td.primitive(lambda v: 2 * v, name="double")
+    td.defvjp(double, lambda g, ans, v: double(g))
+    return double
+
+
+def test_jacobian_applies_a_primitive_without_batching_rule_row_by_row():
+    double = _doubler()
+    f = lambda x: double(np.sin(x))  # noqa: E731
+    x = RNG.standard_normal(3)
+    J = td.jacobian(f)
+    np.testing.assert_allclose(J(x), np.diag(2 * np.cos(x)), atol=1e-12)
+    assert J._spec_for((x,), {}).extra["written_per_row"] == ["double"]
+    with pytest.raises(td.TracediffError, match=r"double, which has no batching rule.*5 rows.*max_rows=4"):
+        td.jacobian(f, max_rows=4)(np.ones(5))
+
+
+def test_defbatch_gives_a_primitive_a_batching_rule():
+    double = _doubler()
+    td.defbatch(double, lambda args, batched, out_shape: double(args[0]))
+    J = td.jacobian(lambda x: double(np.sin(x)), max_rows=4)
+    x = RNG.standard_normal(5)
+    np.testing.assert_allclose(J(x), np.diag(2 * np.cos(x)), atol=1e-12)
+    assert J._spec_for((x,), {}).extra["written_per_row"] == []
+
+
+def test_a_batching_rule_of_the_wrong_shape_is_an_error_not_a_wrong_jacobian():
+    double = _doubler()
+    td.defbatch(double, lambda args, batched, out_shape: double(args[0][0]))  # drops the batch axis
+    with pytest.raises(AssertionError, match="batching rule of double"):
+        td.jacobian(lambda x: double(np.sin(x)))(np.ones(3))
+
+
+@pytest.mark.parametrize("out, dtype", [(lambda x: x * 1j, "complex128"), (lambda x: np.argsort(x), "int64")])
+def test_jacobian_of_a_non_float_output_is_refused(out, dtype):
+    with pytest.raises(td.TracediffError, match=f"output is {dtype}.*real floating-point"):
+        td.jacobian(out)(np.ones(3))
 
 
 def test_hessian_of_a_quadratic_form_is_a_plus_a_transpose():

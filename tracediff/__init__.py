@@ -2,6 +2,7 @@
 from . import testing
 from .api import grad, trace, value_and_grad, vjp
 from .cache import RetraceWarning
+from .checkpoint import checkpoint
 from .export import ExportError, export
 from .errors import (
     EscapedTracerError,
@@ -13,7 +14,7 @@ from .errors import (
     TracediffError,
     TracerConversionError,
 )
-from .primitives import defvjp, primitive
+from .primitives import defbatch, defvjp, primitive
 from .pytree import register_pytree_node
 from .tracing import detach, no_grad, stop_gradient
 from .transforms import custom_vjp, elementwise_grad, hessian, hvp, jacobian, jvp
@@ -22,8 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "trace", "jacobian", "hessian", "hvp", "jvp",
-    "elementwise_grad", "custom_vjp", "stop_gradient", "detach", "no_grad",
-    "primitive", "defvjp", "register_pytree_node", "testing",
+    "elementwise_grad", "custom_vjp", "checkpoint", "stop_gradient", "detach", "no_grad",
+    "primitive", "defvjp", "defbatch", "register_pytree_node", "testing",
     "TracediffError", "NonScalarOutputError", "NonDifferentiableError", "MissingRuleError",
     "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed", "RetraceWarning",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checkpoint import Recomputation
 from .ir import Var
 from .primitives.core import Primitive, call, np_attr, py_literal
 from .primitives.shape import copy_p
@@ -43,29 +44,33 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     wanted = {v.id for v in wrt}
     ct: dict[int, object] = {}
     constants: dict[int, Tracer] = {}
+    forward = Recomputation(trace)  # the forward values rules read (recomputed in checkpoints)
     for out, g in zip(outputs, cotangents):
         if isinstance(out, Tracer) and out.requires_grad:
             _accumulate(ct, out._var, g)
-    for node in reversed(forward_nodes):
+    for index in reversed(range(len(forward_nodes))):
+        node = forward_nodes[index]
         if node.out is None or node.out.id not in ct:
             continue
         # A requested cotangent is read at the end; the rest are dropped once passed on.
         g = ct[node.out.id] if node.out.id in wanted else ct.pop(node.out.id)
-        if isinstance(g, Tracer) and g._var.id >= first_backward_id and g._var.grad_of is None:
-            g._var.grad_of = node.out  # the cotangent of this value is complete here
-            if node.out.name and g._var.name is None:
-                g._var.name = f"g_{node.out.name}"
-        args = [trace.tracers[v.id] if isinstance(v, Var) else _operand(trace, v.value, constants)
-                for v in node.inputs]
         trace.backward_of = node
         try:
+            forward.reach(index)
+            ans = forward.value(node.out)
+            if isinstance(g, Tracer) and g._var.id >= first_backward_id and g._var.grad_of is None:
+                g._var.grad_of = node.out  # the cotangent of this value is complete here
+                if node.out.name and g._var.name is None:
+                    g._var.name = f"g_{node.out.name}"
+            args = [forward.value(v) if isinstance(v, Var) else _operand(trace, v.value, constants)
+                    for v in node.inputs]
             for i, v in enumerate(node.inputs):
                 if not (isinstance(v, Var) and v.requires_grad):
                     continue
                 rule = node.primitive.rule(i)
                 if rule is None:
                     continue
-                g_i = rule(g, trace.tracers[node.out.id], *args, **node.params)
+                g_i = rule(g, ans, *args, **node.params)
                 if g_i is not None:
                     _accumulate(ct, v, g_i)
         finally:

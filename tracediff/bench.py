@@ -4,6 +4,7 @@ PyTorch and JAX when they are installed), timed in one process and one run.
     python -m tracediff.bench                    # every workload
     python -m tracediff.bench --only mlp sse     # workloads whose name contains a word
     python -m tracediff.bench --quick --json out.json
+    python -m tracediff.bench --only checkpoint  # peak memory with and without td.checkpoint
 
 Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
 hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
@@ -374,6 +375,55 @@ def first_call_scaling(sizes=(100, 1000, 10000)) -> list[tuple[int, float]]:
     return rows
 
 
+def _deep_chain(steps: int, block: int, checkpointed: bool):
+    def segment(x):
+        for _ in range(block):
+            x = np.sin(x) * 1.01 + 0.1 * x
+        return x
+
+    part = td.checkpoint(segment) if checkpointed else segment
+
+    def deep_chain(x):
+        for _ in range(steps // block):
+            x = part(x)
+        return np.sum(x ** 2)
+    return deep_chain
+
+
+def _deep_chain_hand(x, steps):
+    xs = [x]
+    for _ in range(steps):
+        xs.append(np.sin(xs[-1]) * 1.01 + 0.1 * xs[-1])
+    g = 2 * xs.pop()
+    while xs:
+        g = g * (1.01 * np.cos(xs.pop()) + 0.1)
+    return g
+
+
+@dataclass
+class CheckpointResult:
+    size: int
+    steps: int
+    block: int
+    ms: dict  # hand, tracediff, checkpointed -> median milliseconds
+    peak_mb: dict  # the same keys -> peak MB of one call
+
+
+def checkpoint_comparison(size: int = 10 ** 6, steps: int = 16, block: int = 4,
+                          budget: float = 0.4) -> CheckpointResult:
+    """Peak memory and time of a deep elementwise chain's gradient: hand-written, tracediff, and
+    tracediff with ``td.checkpoint`` around every ``block`` steps."""
+    x = np.linspace(-1, 1, size)
+    calls = {"hand": lambda: _deep_chain_hand(x, steps)}
+    for key, checkpointed in (("tracediff", False), ("checkpointed", True)):
+        grad = td.grad(_deep_chain(steps, block, checkpointed))
+        _check(f"deep chain ({key})", grad(x), calls["hand"](), "tracediff")
+        calls[key] = lambda grad=grad: grad(x)
+    return CheckpointResult(size, steps, block,
+                            {k: median_time(c, budget) * 1e3 for k, c in calls.items()},
+                            {k: peak_memory(c) / 2 ** 20 for k, c in calls.items()})
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 
@@ -382,6 +432,14 @@ def _fmt_us(v) -> str:
     if isinstance(v, str):
         return v
     return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+def report_checkpoint(c: CheckpointResult) -> str:
+    lines = [f"| deep chain {c.size:,}, {c.steps} steps | hand-written | tracediff | "
+             f"tracediff, td.checkpoint every {c.block} steps |", "|---|---|---|---|"]
+    lines.append("| peak MB | " + " | ".join(f"{c.peak_mb[k]:.1f}" for k in ("hand", "tracediff", "checkpointed")) + " |")
+    lines.append("| ms | " + " | ".join(f"{c.ms[k]:.1f}" for k in ("hand", "tracediff", "checkpointed")) + " |")
+    return "\n".join(lines)
 
 
 def report(results: list[Result], scaling, libs) -> str:
@@ -428,11 +486,17 @@ def main(argv=None) -> list[Result]:
         print(f"  {w.name} ...", file=sys.stderr, flush=True)
         results.append(run_workload(w, libs, budget))
     scaling = [] if options.quick or options.only else first_call_scaling()
-    print(report(results, scaling, libs))
+    checkpoint = None
+    if not options.only or "checkpoint" in options.only:
+        print("  deep chain with td.checkpoint ...", file=sys.stderr, flush=True)
+        checkpoint = checkpoint_comparison(size=10 ** 5 if options.quick else 10 ** 6, budget=budget)
+    print("\n\n".join(([report(results, scaling, libs)] if results else [])
+                       + ([report_checkpoint(checkpoint)] if checkpoint else [])))
     if options.json:
         with open(options.json, "w") as f:
             json.dump({"results": [{**r.__dict__, "ratio": r.ratio} for r in results],
-                       "first_call_scaling": scaling}, f, indent=2)
+                       "first_call_scaling": scaling,
+                       "checkpoint": checkpoint.__dict__ if checkpoint else None}, f, indent=2)
     return results
 
 

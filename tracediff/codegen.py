@@ -479,6 +479,9 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -
         if var.grad_of is None:
             return var.name
         forward = names.get(_placeholder(var.grad_of)) or module.names.get(var.grad_of.id)
+        again = var.grad_of.recomputed_as  # the value of a checkpoint block, as the backward pass made it
+        if forward is None and again is not None:
+            forward = names.get(_placeholder(again)) or module.names.get(again.id)
         return f"g_{forward}" if forward else var.name
 
     for var, hint in itertools.zip_longest(spec.params, spec.param_names):

@@ -18,7 +18,7 @@ import numpy as np
 class Var:
     """A value of the graph: its shape and dtype are fixed for one specialization."""
 
-    __slots__ = ("id", "shape", "dtype", "requires_grad", "stopped", "name", "grad_of")
+    __slots__ = ("id", "shape", "dtype", "requires_grad", "stopped", "name", "grad_of", "recomputed_as")
 
     def __init__(self, id: int, shape: tuple, dtype: np.dtype, requires_grad: bool = False):
         self.id = id
@@ -30,6 +30,7 @@ class Var:
         self.stopped = False
         self.name: str | None = None  # a name hint recovered from the user's code, if any
         self.grad_of: Var | None = None  # for a cotangent: the value it is the gradient of
+        self.recomputed_as: Var | None = None  # in a td.checkpoint block: the backward pass's copy
 
     def __repr__(self) -> str:
         return f"v{self.id}"

@@ -9,7 +9,15 @@ from .ir import Graph, Literal, Node, Var, operand_key, params_key
 def optimize(graph: Graph) -> Graph:
     graph = simplify(scalarize_uniform_constants(graph))
     graph = eliminate_dead_code(eliminate_common_subexpressions(graph))
-    return fresh_outputs(eliminate_dead_code(implicit_broadcasts(graph)))
+    return fresh_outputs(eliminate_dead_code(drop_recompute_marks(implicit_broadcasts(graph))))
+
+
+def drop_recompute_marks(graph: Graph) -> Graph:
+    """``recompute(x)`` (where a td.checkpoint block starts again) is ``x``: it only kept common
+    subexpression elimination from merging the recomputation into the forward pass. No pass
+    after this one merges values."""
+    replace = {n.out.id: n.inputs[0] for n in graph.nodes if n.primitive.name == "recompute"}
+    return _substitute(graph, replace) if replace else graph
 
 
 def implicit_broadcasts(graph: Graph) -> Graph:

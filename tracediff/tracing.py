@@ -112,6 +112,7 @@ class Trace:
         self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
         self._computed: dict = {}  # (primitive, operands, params, requires_grad) -> its Var
+        self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):

@@ -23,7 +23,8 @@ from .api import (
     compiled_per_function,
     grad,
 )
-from .autodiff import backward
+from .autodiff import backward, full_p
+from .batching import batch_backward
 from .cache import Specialization
 from .errors import TracediffError
 from .ir import Graph
@@ -37,10 +38,11 @@ DEFAULT_MAX_ROWS = 256
 class JacobianFunction(_Compiled):
     """The result of :func:`jacobian`: ``J[*out_index, *in_index]`` for each argument in argnums.
 
-    The generated function computes the forward pass once and one backward pass per output
-    element, each seeded with that element's unit cotangent, written out one after the other
-    (no Python loop runs at call time). Functions with more than ``max_rows`` output elements
-    are refused: use :func:`tracediff.vjp` for such shapes.
+    The generated function computes the forward pass once and the backward pass once, for all
+    output elements together: the cotangent is the batch of unit cotangents (an identity), carried
+    along a leading axis by each primitive's batching rule (see :mod:`tracediff.batching`). A
+    primitive without a batching rule is applied row by row, written out at most ``max_rows``
+    times.
     """
 
     kind = "jacobian"
@@ -54,33 +56,36 @@ class JacobianFunction(_Compiled):
         return spec.finish(flat)
 
     def _compile(self, call: _TracedCall) -> Specialization:
-        out = call.out
-        shape = np.shape(out._value if isinstance(out, Tracer) else out)
-        rows = int(np.prod(shape, dtype=np.int64))
-        if rows > self.max_rows:
+        out, trace, name = call.out, call.trace, _fun_name(self.fun)
+        value = out._value if isinstance(out, Tracer) else np.asarray(out)
+        shape, dtype = np.shape(value), np.result_type(value)
+        if dtype.kind != "f":
             raise TracediffError(
-                f"jacobian of {_fun_name(self.fun)}: the output has {rows} elements, more than "
-                f"max_rows={self.max_rows} backward passes written out; raise max_rows, or loop "
-                "over td.vjp pullbacks of the rows you need"
+                f"jacobian of {name}: the output is {dtype}, and a Jacobian needs a real floating-point "
+                "output; for a complex one, stack its parts (np.stack([z.real, z.imag]))"
             )
-        dtype = np.result_type(out._value if isinstance(out, Tracer) else out)
-        per_row = []
-        for i in range(rows):
-            unit = np.zeros(shape, dtype)
-            unit.flat[i] = 1
-            per_row.append(backward(call.trace, [out], [unit], call.diff_vars))
+        rows = int(np.prod(shape, dtype=np.int64))
+        # The backward pass from a placeholder cotangent (a copy of a fresh array, so that no
+        # other recorded value is taken for it), then again from all unit cotangents at once.
+        zeros = np.zeros(shape, dtype)
+        seed = trace.record(copy_p, [zeros], {}, zeros)
+        first = len(trace.nodes)
+        pulled = backward(trace, [out], [seed], call.diff_vars)
+        batched, per_row = batch_backward(trace, first, seed._var, pulled, f"jacobian of {name}", self.max_rows)
         jacobians = []
-        for j, var in enumerate(call.diff_vars):
-            stacked = np.stack([grads[j] for grads in per_row]) if rows else None
-            jacobians.append(np.reshape(stacked, shape + var.shape))
-        graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, [_as_operand(j) for j in jacobians]))
-        name = _fun_name(self.fun)
+        for rows_of, var in zip(batched, call.diff_vars):
+            if rows_of is None:  # no path from the output to this argument
+                params = {"value": 0, "shape": (rows,) + var.shape, "dtype": var.dtype}
+                rows_of = trace.record(full_p, [], params, np.zeros(params["shape"], var.dtype))
+            jacobians.append(np.reshape(rows_of, shape + var.shape))
+        graph = passes.optimize(Graph(trace.inputs, trace.nodes, [_as_operand(j) for j in jacobians]))
         fn = codegen.FunctionSpec(f"jacobian_{_identifier(name)}", graph.inputs, graph.nodes, graph.outputs,
                                   call.dynamic_names)
         module = codegen.generate([fn], f"jacobian of {name}")
         finish = _leaf_results(call, self._argnums, isinstance(self.argnums, int), "jacobian")
         spec = Specialization(module, graph, module.function(fn.name), finish)
         spec.extra["finish_traced"] = finish
+        spec.extra["written_per_row"] = sorted(per_row)
         return spec
 
 

@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr
+from .core import FUNCTIONS, UFUNCS, Primitive, batch_axis, call, defbatch, defvjp, np_attr
 
 
 def _is_complex(x) -> bool:
@@ -120,6 +120,28 @@ rfft_p = _transform("rfft", lambda x, n=None, axis=-1, norm=None: np.fft.rfft(x,
 irfft_p = _transform("irfft", lambda x, n=None, axis=-1, norm=None: np.fft.irfft(x, n, axis, norm), _irfft_vjp)
 
 
+# --- batching rules: an entry's axis k is the batched value's axis k + 1 -------------------------
+
+def _batch_one_axis(prim):
+    return lambda args, batched, out_shape, n=None, axis=-1, norm=None: prim.bind(
+        args[0], n=n, axis=batch_axis(axis, np.ndim(args[0]) - 1), norm=norm)
+
+
+def _batch_several_axes(prim):
+    def rule(args, batched, out_shape, s=None, axes=None, norm=None):
+        ndim = np.ndim(args[0]) - 1
+        if axes is None:  # NumPy's default: every axis, or the last len(s)
+            axes = tuple(range(ndim - (ndim if s is None else len(s)), ndim))
+        return prim.bind(args[0], s=s, axes=batch_axis(tuple(axes), ndim), norm=norm)
+    return rule
+
+
+for _prim in (fft_p, ifft_p, rfft_p, irfft_p):
+    defbatch(_prim, _batch_one_axis(_prim))
+for _prim in (fftn_p, ifftn_p):
+    defbatch(_prim, _batch_several_axes(_prim))
+
+
 # --- NumPy's functions ---------------------------------------------------------------------
 
 _NORMS = (None, "backward", "ortho", "forward")
@@ -180,6 +202,8 @@ real_p = Primitive("real", np.real)
 defvjp(real_p, lambda g, ans, z: g)  # g is real: as a complex cotangent, dL/du - i * 0
 imag_p = Primitive("imag", np.imag)
 defvjp(imag_p, lambda g, ans, z: -1j * g)  # dL/du = 0, dL/dv = g
+defbatch(real_p, lambda args, batched, out_shape: real_p.bind(args[0]))
+defbatch(imag_p, lambda args, batched, out_shape: imag_p.bind(args[0]))
 
 
 def _for_complex(function, complex_handler):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import TracerConversionError
 from ..tracing import Tracer, unlink_view
-from .core import FUNCTIONS, Primitive, call, defvjp, guard_p, np_attr, py_literal
+from .core import FUNCTIONS, Primitive, call, defbatch, defvjp, guard_p, lift, np_attr, py_literal
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,63 @@ def _emit_winners(target, args, index, shape, result_shape):
 
 
 winners_p = Primitive("winners", _winners_impl, emit_statements=_emit_winners, differentiable=False)
+
+
+# --- batching rules for x[index], its scatter-add and x[index] = v ------------------------------
+# Basic indexing keeps a leading batch axis in front ((slice(None),) + index). Advanced indexing
+# may move the axes it makes to the front, so there the batch axis goes last, where the index never
+# reaches (after its own trailing slice if the index has an Ellipsis), and comes back after.
+
+def _to_last(x):
+    nd = np.ndim(x)
+    return np.transpose(x, tuple(range(1, nd)) + (0,))
+
+
+def _to_first(x):
+    nd = np.ndim(x)
+    return np.transpose(x, (nd - 1,) + tuple(range(nd - 1)))
+
+
+def _batch_last(index):
+    return index + (slice(None),) if any(t is Ellipsis for t in index) else index
+
+
+def _batch_getitem(args, batched, out_shape, index):
+    if any(batched[1:]):
+        return None
+    if not _has_advanced(index):
+        return getitem_p.bind(args[0], *args[1:], index=(slice(None),) + index)
+    return _to_first(getitem_p.bind(_to_last(args[0]), *args[1:], index=_batch_last(index)))
+
+
+def _batch_scatter_add(args, batched, out_shape, index, shape, dtype, accumulate=True):
+    if any(batched[1:]):
+        return None
+    g, operands, size = args[0], args[1:], np.shape(args[0])[0]
+    if not _has_advanced(index):
+        return scatter_add_p.bind(g, *operands, index=(slice(None),) + index, shape=(size,) + shape,
+                                  dtype=dtype, accumulate=accumulate)
+    return _to_first(scatter_add_p.bind(_to_last(g), *operands, index=_batch_last(index),
+                                        shape=shape + (size,), dtype=dtype, accumulate=accumulate))
+
+
+def _batch_setitem(args, batched, out_shape, index, distinct=True):
+    if any(batched[2:]):
+        return None
+    (x, v, *operands), size = args, next(np.shape(a)[0] for a, b in zip(args, batched) if b)
+    x = _to_last(x) if batched[0] else np.broadcast_to(np.reshape(x, out_shape + (1,)), out_shape + (size,))
+    if batched[1]:
+        values = [o._value if isinstance(o, Tracer) else o for o in operands]
+        selected = np.zeros(out_shape, bool)[build_index(_renumber(index, 0), values)]
+        v = _to_last(lift(v, True, np.ndim(selected)))
+    else:
+        v = np.reshape(v, np.shape(v) + (1,))  # broadcasts along the batch axis
+    return _to_first(setitem_p.bind(x, v, *operands, index=_batch_last(index), distinct=distinct))
+
+
+defbatch(getitem_p, _batch_getitem)
+defbatch(scatter_add_p, _batch_scatter_add)
+defbatch(setitem_p, _batch_setitem)
 
 
 def getitem(x, index):

@@ -42,7 +42,7 @@ from collections import Counter
 
 import numpy as np
 
-from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr, np_function
+from .core import FUNCTIONS, UFUNCS, Primitive, call, defbatch, defvjp, lift, np_attr, np_function
 
 
 def _T(x):
@@ -81,6 +81,25 @@ defvjp(matmul_p, _matmul_vjp_a, _matmul_vjp_b)
 UFUNCS[np.matmul] = matmul_p
 
 
+def _batch_matmul(args, batched, out_shape):
+    # A vector operand becomes a matrix (a row on the left, a column on the right), so that the
+    # batch axis lines up with the stacking axes; the result is reshaped back to the entry's.
+    (a, b), (ba, bb) = args, batched
+    size = np.shape(a if ba else b)[0]
+    if ba != bb and np.ndim(a if ba else b) == 2 and np.ndim(b if ba else a) == 2:
+        # a batch of vectors times a matrix is one matrix product: rows @ b, or rows @ a.T
+        return a @ b if ba else b @ np.transpose(a)
+    if np.ndim(a) - ba == 1:
+        a = np.reshape(a, np.shape(a)[:-1] + (1, np.shape(a)[-1]))
+    if np.ndim(b) - bb == 1:
+        b = np.reshape(b, np.shape(b) + (1,))
+    ndim = max(np.ndim(a) - ba, np.ndim(b) - bb)
+    return np.reshape(lift(a, ba, ndim) @ lift(b, bb, ndim), (size,) + out_shape)
+
+
+defbatch(matmul_p, _batch_matmul)
+
+
 # --- tensordot: sums over paired axes; np.dot and np.inner of N-D arrays are tensordots --------
 
 tensordot_p = Primitive("tensordot", lambda a, b, axes: np.tensordot(a, b, axes=axes))
@@ -108,6 +127,20 @@ def _tensordot_vjp_b(g, ans, a, b, axes):
 
 
 defvjp(tensordot_p, _tensordot_vjp_a, _tensordot_vjp_b)
+
+
+def _batch_tensordot(args, batched, out_shape, axes):
+    (a, b), (ax_a, ax_b) = args, axes
+    if batched[0] and not batched[1]:  # a's free axes come first: the batch axis leads
+        return tensordot_p.bind(a, b, axes=(tuple(k + 1 for k in ax_a), ax_b))
+    if batched[1] and not batched[0]:  # after a's free axes: moved to the front
+        out = tensordot_p.bind(a, b, axes=(ax_a, tuple(k + 1 for k in ax_b)))
+        free_a = np.ndim(a) - len(ax_a)
+        return np.transpose(out, (free_a,) + tuple(k for k in range(np.ndim(out)) if k != free_a))
+    return None
+
+
+defbatch(tensordot_p, _batch_tensordot)
 
 
 def _axes_tuple(axes, ndim: int) -> tuple:
@@ -174,6 +207,8 @@ def _kron(a, b):
 cross_p = Primitive("cross", lambda a, b: np.cross(a, b))
 # <g, a x b> = <a, b x g> = <b, g x a> (the scalar triple product)
 defvjp(cross_p, lambda g, ans, a, b: np.cross(b, g), lambda g, ans, a, b: np.cross(g, a))
+defbatch(cross_p, lambda args, batched, out_shape: cross_p.bind(*(
+    lift(x, f, max(np.ndim(y) - g for y, g in zip(args, batched))) for x, f in zip(args, batched))))
 
 
 def _to_last(x, axis):
@@ -305,6 +340,16 @@ def _einsum_rule(i):
 einsum_p.rule_for = _einsum_rule
 
 
+def _batch_einsum(args, batched, out_shape, subscripts, optimize):
+    terms, output = _split(subscripts)  # explicit, without "..." (see explicit_subscripts)
+    label = next(c for c in _LETTERS if c not in subscripts)
+    terms = [label + t if b else t for t, b in zip(terms, batched)]
+    return einsum_p.bind(*args, subscripts=",".join(terms) + "->" + label + output, optimize=optimize)
+
+
+defbatch(einsum_p, _batch_einsum)
+
+
 def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
     if out is not None or dtype is not None:
         raise TypeError("np.einsum: out= and dtype= are not supported on traced values")
@@ -391,6 +436,18 @@ def _solve_vjp_a(g, ans, a, b):
 
 
 solve_p = _linalg("solve", np.linalg.solve, rule=(_solve_vjp_a, _solve_vjp_b))
+
+
+def _batch_solve(args, batched, out_shape):
+    (a, b), size = args, np.shape(args[1])[0]
+    if batched[0]:
+        return None
+    if np.ndim(b) == 2:  # a batch of vectors: a stack of one-column matrices
+        b = np.reshape(b, np.shape(b) + (1,))
+    return np.reshape(solve_p.bind(a, lift(b, True, np.ndim(a))), (size,) + out_shape)
+
+
+defbatch(solve_p, _batch_solve)
 det_p = _linalg("det", np.linalg.det, rule=lambda g, ans, a: _as_matrices(g * ans) * _T(np.linalg.inv(a)),
                 caveat="the rule uses inv(a): no gradient at a singular matrix")
 slogdet_p = _linalg("slogdet", lambda a: np.linalg.slogdet(a).logabsdet, _result("linalg.slogdet", "logabsdet"),

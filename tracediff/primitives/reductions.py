@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, Primitive, call, defvjp, np_attr, py_literal
+from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, np_attr, py_literal
 
 
 def normalize_axis(axis, ndim: int, function: str):
@@ -337,6 +337,28 @@ def _cumulative(prim, numpy_function):
 
 _cumsum = _cumulative(cumsum_p, np.cumsum)
 _cumprod = _cumulative(cumprod_p, np.cumprod)
+
+
+# --- batching rules: an entry's axis k is the batched value's axis k + 1 -------------------------
+
+def _batch_reduction(prim):
+    return lambda args, batched, out_shape, axis, **params: prim.bind(
+        args[0], axis=batch_axis(axis, np.ndim(args[0]) - 1), **params)
+
+
+def _batch_cumulative(prim):
+    def rule(args, batched, out_shape, axis):
+        x = args[0]
+        if axis is None:  # along the flattened entry
+            return prim.bind(np.reshape(x, (np.shape(x)[0], -1)), axis=1)
+        return prim.bind(x, axis=batch_axis(axis, np.ndim(x) - 1))
+    return rule
+
+
+for _prim in (sum_p, mean_p, max_p, min_p, prod_p, var_p, std_p, ptp_p):
+    defbatch(_prim, _batch_reduction(_prim))
+for _prim in (cumsum_p, cumprod_p):
+    defbatch(_prim, _batch_cumulative(_prim))
 
 
 def _array_api_cumulative(handler, numpy_function, initial, caveat=""):

@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, Primitive, call, defvjp, np_attr, py_literal
+from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, lift, np_attr, py_literal
 from .indexing import IndexOperand, _meta, arange, getitem, scatter_add_p
 
 
@@ -72,6 +72,14 @@ broadcast_to_p.is_view = True
 copy_p = Primitive("copy", np.copy, lambda args: call(np_attr("copy"), args))
 defvjp(copy_p, lambda g, ans, x: g)
 
+# Batching rules: the batch axis leads, so an entry's axis k is the batched value's axis k + 1.
+defbatch(reshape_p, lambda args, batched, out_shape, shape: np.reshape(args[0], np.shape(args[0])[:1] + out_shape))
+defbatch(transpose_p, lambda args, batched, out_shape, axes:
+         np.transpose(args[0], (0,) + batch_axis(axes, len(axes))))
+defbatch(broadcast_to_p, lambda args, batched, out_shape, shape:
+         np.broadcast_to(lift(args[0], True, len(shape)), np.shape(args[0])[:1] + shape))
+defbatch(copy_p, lambda args, batched, out_shape: np.copy(args[0]))
+
 
 def _join_impl(name):
     fn = getattr(np, name)
@@ -106,6 +114,18 @@ def _variadic(name, rule_for):
 
 stack_p = _variadic("stack", _stack_rule)
 concatenate_p = _variadic("concatenate", _concatenate_rule)
+
+
+def _batch_join(prim):
+    def rule(args, batched, out_shape, axis):
+        size = next(np.shape(a)[0] for a, b in zip(args, batched) if b)
+        xs = [a if b else np.broadcast_to(a, (size,) + np.shape(a)) for a, b in zip(args, batched)]
+        return prim.bind(*xs, axis=batch_axis(axis, len(out_shape)))
+    return rule
+
+
+defbatch(stack_p, _batch_join(stack_p))
+defbatch(concatenate_p, _batch_join(concatenate_p))
 
 
 # --- tile, repeat, roll --------------------------------------------------------------------
@@ -157,6 +177,17 @@ roll_p = Primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis=axis), 
 defvjp(roll_p, lambda g, ans, x, shift, axis: roll_p.bind(g, shift=_negated(shift), axis=axis))
 
 
+def _batch_roll(args, batched, out_shape, shift, axis):
+    x = args[0]
+    if axis is None:  # a roll of the flattened entry
+        flat = roll_p.bind(np.reshape(x, (np.shape(x)[0], -1)), shift=shift, axis=1)
+        return np.reshape(flat, np.shape(x)[:1] + out_shape)
+    return roll_p.bind(x, shift=shift, axis=batch_axis(axis, len(out_shape)))
+
+
+defbatch(roll_p, _batch_roll)
+
+
 # --- pad ---------------------------------------------------------------------------------------
 _INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")  # each output entry copies an input entry
 
@@ -201,6 +232,8 @@ def _triangle(name):
                      lambda args, k: call(np_attr(name), [args[0]] + ([py_literal(k)] if k else [])))
     defvjp(prim, lambda g, ans, x, k: prim.bind(g, k=k))  # a mask: its own adjoint
     FUNCTIONS[fn] = lambda m, k=0: prim.bind(m, k=operator.index(k))
+    # on a stack of matrices NumPy masks each (a 1-D input makes a matrix: entry by entry)
+    defbatch(prim, lambda args, batched, out_shape, k: prim.bind(args[0], k=k) if len(out_shape) > 1 else None)
     return prim
 
 
@@ -239,6 +272,24 @@ def _diagonal_vjp(g, ans, x, offset, axis1, axis2):
 diagonal_p = Primitive("diagonal", lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
                        _emit_diagonal)
 defvjp(diagonal_p, _diagonal_vjp)
+defbatch(diagonal_p, lambda args, batched, out_shape, offset, axis1, axis2: diagonal_p.bind(
+    args[0], offset=offset, axis1=batch_axis(axis1, np.ndim(args[0]) - 1),
+    axis2=batch_axis(axis2, np.ndim(args[0]) - 1)))
+
+
+def _batch_diag(args, batched, out_shape, k):
+    v = args[0]
+    if np.ndim(v) == 3:  # np.diag of a matrix: its diagonal
+        return diagonal_p.bind(v, offset=k, axis1=1, axis2=2)
+    # of a vector: written into zeros at [batch, row, column] along the k-th diagonal
+    size, length = np.shape(v)
+    rows = arange(max(-k, 0), max(-k, 0) + length, like=(v,))
+    cols = arange(max(k, 0), max(k, 0) + length, like=(v,))
+    return scatter_add_p.bind(v, rows, cols, index=(slice(None), IndexOperand(1), IndexOperand(2)),
+                              shape=(size,) + out_shape, dtype=v.dtype, accumulate=False)
+
+
+defbatch(diag_p, _batch_diag)
 
 
 # --- NumPy functions --------------------------------------------------------------------------
@@ -652,6 +703,11 @@ def _ndim(a):
     return a.ndim
 
 
+def _dtype_query(test):
+    """np.iscomplexobj and np.isrealobj: questions about the dtype, answered while tracing."""
+    return lambda x: test(x.dtype.kind if hasattr(x, "dtype") else np.result_type(x).kind)
+
+
 def _size_of(a, axis=None):
     return a.size if axis is None else a.shape[axis]
 
@@ -677,4 +733,6 @@ FUNCTIONS.update({
     np.empty_like: _meta(_empty_like, differentiable=False),
     np.shape: _meta(_shape, differentiable=False), np.ndim: _meta(_ndim, differentiable=False),
     np.size: _meta(_size_of, differentiable=False),
+    np.iscomplexobj: _meta(_dtype_query(lambda kind: kind == "c"), differentiable=False),
+    np.isrealobj: _meta(_dtype_query(lambda kind: kind != "c"), differentiable=False),
 })
