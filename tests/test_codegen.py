@@ -409,3 +409,64 @@ def test_safe_identifier_is_ascii_unique_and_never_a_keyword():
     names = [codegen.safe_identifier(t, taken) for t in
              ["class", "np", "p['a-b']", "p['a-b']", "3d", "λ", "", "__import__('os')", "match"]]
     assert names == ["class_", "np_", "p_a_b", "p_a_b_2", "_3d", "v", "v_2", "import_os", "match_"]
+
+
+# --- memory: dead large temporaries reused in place, unnamed temporaries kept unnamed ---------
+
+BIG = codegen.FREE_AT_ELEMENTS
+
+
+def bce_with_logits(w, X, y):
+    z = X @ w
+    return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+
+
+def test_a_dead_large_temporary_takes_the_result_in_place():
+    # z dies in sign(z), which the backward pass names (two rules use it): sign writes into z
+    rng = np.random.default_rng(0)
+    X, w = rng.standard_normal((BIG, 3)), np.array([0.5, -1.0, 0.25])
+    y = (rng.random(BIG) < 0.5).astype(float)
+    grad = td.grad(bce_with_logits)
+    source = grad.source(w, X, y)
+    assert re.search(r"(\w+) = np\.sign\((\w+), out=\2\)", source), source
+    X0, y0, w0 = X.copy(), y.copy(), w.copy()
+    sigmoid = 1 / (1 + np.exp(-(X @ w)))
+    np.testing.assert_allclose(grad(w, X, y), X.T @ (sigmoid - y) / BIG, rtol=1e-10)
+    for given, before in ((X, X0), (y, y0), (w, w0)):
+        np.testing.assert_array_equal(given, before)  # never an argument
+    assert "out=" not in grad.source(w, X[:8], y[:8])  # only large values: small ones save nothing
+
+
+def test_no_result_is_written_into_an_array_a_view_still_shows():
+    # t = x * 2 has a view (t[::-1]) alive after t's own last use: t must not be overwritten.
+    def f(x):
+        t = x * 2.0
+        view = t[::-1]
+        u = np.sin(t) + 1.0
+        return np.sum(u * view)
+
+    x = np.linspace(-1, 1, BIG)
+    t = 2 * x
+    expected = 2 * (np.cos(t) * t[::-1]) + 2 * (np.sin(t) + 1.0)[::-1]
+    np.testing.assert_allclose(td.grad(f)(x), expected, rtol=1e-12)
+
+
+def test_in_place_results_are_right_for_every_operand_position_and_dtype():
+    x = np.linspace(0.5, 1.5, BIG)
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        for f in (lambda x: np.sum((x * 3.0 + 1.0) ** 2),
+                  lambda x: np.sum(1.0 / (x * x + 1.0)),
+                  lambda x: np.sum(np.exp(-(x * 2.0)) * x),
+                  lambda x: np.sum(np.maximum(x * 2.0, 1.5) - np.log(x))):
+            g = td.grad(f)(xd)
+            assert g.dtype == dtype
+            td.testing.check_grads(f, xd[:5])  # the rule, at a size with no in-place code
+            np.testing.assert_allclose(g[:5], td.grad(f)(xd[:5]), rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_reductions_and_reshapes_are_methods_of_arrays_and_functions_of_floats():
+    source = td.grad(lambda x: np.sum(x.reshape(2, 2) ** 2, axis=0) @ np.ones(2)).source(np.ones(4))
+    assert ".reshape(" in source and "np.reshape" not in source
+    assert td.grad(lambda x: np.sum(x) * 2)(3.0) == 2.0  # a float has no .sum: np.sum(x)
+    assert "np.sum(x)" in td.value_and_grad(lambda x: np.sum(x) * 2).source(3.0)

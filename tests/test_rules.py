@@ -131,6 +131,12 @@ def test_maximum_minimum_split_ties(dtype):
     np.testing.assert_array_equal(gy, [0.5, 2.0, 0.0])
 
 
+def test_maximum_of_nan_has_a_nan_gradient():
+    # np.maximum propagates NaN: its derivative there is undefined, never a silent 0 or 1
+    gx, gy = td.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))(np.array([np.nan, 1.0]), np.zeros(2))
+    assert np.isnan(gx[0]) and np.isnan(gy[0]) and (gx[1], gy[1]) == (1.0, 0.0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_min_reductions_split_ties(dtype):
     # The cotangent of a max/min is shared evenly by the entries that tie for it (by design).

@@ -45,6 +45,9 @@ _module_counter = itertools.count(1)
 DUMP_DIR_VARIABLE = "TRACEDIFF_DUMP_DIR"
 _PLACEHOLDER = "\x00"  # a var's name until names are chosen: no identifier can start with it
 _INLINE_WIDTH = 80  # a statement grows by folding temporaries into it up to this many characters
+# ... and further for large values: NumPy frees (or reuses) an unnamed temporary as soon as the
+# expression is done with it, where a named one lives until its last use
+_INLINE_WIDTH_LARGE = 200
 _SMALL_CONSTANT = 16  # arrays of at most this many elements are shown (and exported) by value
 _RESERVED = frozenset({"np", "GuardFailed"}) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
@@ -230,6 +233,7 @@ class _Item:
     block: int  # index of the comment block it belongs to
     defines: str | None = None  # the placeholder this node assigns with one simple statement
     inlined: bool = False  # folded into the expression that uses it
+    folded_into: int | None = None  # then: the index of that item
 
 
 def _placeholder(var: Var) -> str:
@@ -279,7 +283,9 @@ class _Module:
         return self.callables[id(function)]
 
     def operand(self, v) -> ast.expr:
-        return self.literal(v.value) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
+        node = self.literal(v.value) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
+        node.td_ndim = np.ndim(v.value) if isinstance(v, Literal) else len(v.shape)  # 0: maybe a float
+        return node
 
     def statements(self, node: Node) -> tuple:
         """(statements, the placeholder assigned by a single simple statement or None)."""
@@ -296,7 +302,9 @@ class _Module:
         target = ast.Name(id=_placeholder(node.out), ctx=ast.Store())
         if prim.emit_statements is not None:
             return prim.emit_statements(target, args, **params), None
-        return [ast.Assign(targets=[target], value=prim.emit(args, **params))], target.id
+        value = prim.emit(args, **params)
+        value.td_node = node  # found again wherever folding moves it (see _reuse_dead_buffers)
+        return [ast.Assign(targets=[target], value=value)], target.id
 
     def _guard(self, node: Node) -> _Guard:
         index = len(self.guards)
@@ -403,7 +411,8 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
                 or var.id in outputs or len(loads) != 1):
             continue
         consumer = loads[0][0]
-        if (consumer > index and items[consumer].block == item.block
+        large = int(np.prod(var.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS
+        if (consumer > index and (items[consumer].block == item.block or large)
                 and effects[consumer - 1] == effects[index]  # no effect in between
                 and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
             folds.setdefault(consumer, []).append((index, loads[0]))
@@ -413,12 +422,121 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         for source, (_, parent, field_name, i) in sorted(folds[consumer], key=lambda f: f[0]):
             value = items[source].stmts[0].value
             grown = width - _WIDTH_OF_A_NAME + (widths.get(source) or _width(items[source].stmts[0])) - 9
-            if grown > _INLINE_WIDTH:
+            out = items[source].node.out
+            if grown > (_INLINE_WIDTH_LARGE if int(np.prod(out.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS
+                        else _INLINE_WIDTH):
                 continue
             _put(parent, field_name, i, value)
             items[source].inlined = True
+            items[source].folded_into = consumer
             width = grown
         widths[consumer] = width
+
+
+# Producers whose result is a new array nothing else refers to (NumPy's own functions that may
+# return their input, a view of it, or a user's array are not here).
+_FRESH = frozenset({"matmul", "tensordot", "sum", "mean", "max", "min", "prod", "cumsum", "cumprod",
+                    "copy", "full", "units", "scatter_add", "setitem", "where"})
+
+
+def _owns_its_array(node: Node) -> bool:
+    prim = node.primitive
+    return prim.name in _FRESH or prim in _ufuncs_of()
+
+
+def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
+    """Write an elementwise result into the array of a large operand that dies there (``out=``),
+    rather than into a new one: ``np.multiply(t1, 2.0, out=t1)``.
+
+    The operand must be a temporary the generated code made (never an argument, a constant or an
+    output), no view of it may exist, it must be read once in that statement and never after
+    (positions after folding), and its shape and dtype must be the result's. NumPy already
+    reuses unnamed temporaries inside an expression (its temporary elision); this is for the
+    named ones, which a local variable keeps alive through the statement.
+    """
+    producer = {item.node.out.id: item.node for item in items if item.node.out is not None}
+    viewed = {v.id for n in producer.values()
+              if n.primitive.is_view or n.primitive.returns_input or n.primitive.alias
+              for v in n.inputs[:1] if isinstance(v, Var)}
+    kept = {v.id for v in spec.outputs if isinstance(v, Var)} | {v.id for v in spec.params}
+    loads_in: dict = {}  # placeholder -> {item index: loads there}, positions after folding
+    for name, loads in scan.loads.items():
+        for index, *_ in loads:
+            loads_in.setdefault(name, {}).setdefault(_evaluated_at(items, index), []).append(index)
+    buffers = {}
+    for var_id, node in producer.items():
+        var = node.out
+        if (var_id not in kept and var_id not in viewed and _owns_its_array(node)
+                and int(np.prod(var.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS):
+            buffers[_placeholder(var)] = var
+    for index, item in enumerate(items):
+        if item.inlined or item.defines is None:
+            continue
+        for parent, field_name, i, expr in list(_expressions(item.stmts[0], "value")):
+            node = getattr(expr, "td_node", None)
+            ufunc = None if node is None or node.params else _ufuncs_of().get(node.primitive)
+            if ufunc is None:
+                continue
+            expr = getattr(parent, field_name) if i is None else getattr(parent, field_name)[i]
+            operands = _operand_fields(expr, ufunc)
+            if any(hasattr(o, "td_node") for o in operands):
+                continue  # an operand computed right here is a temporary NumPy reuses by itself
+            for operand in operands:
+                var = buffers.get(getattr(operand, "id", None))
+                if (var is None or var.shape != node.out.shape or var.dtype != node.out.dtype
+                        or max(loads_in[operand.id]) != index or len(loads_in[operand.id][index]) != 1):
+                    continue
+                out = ast.Name(id=operand.id, ctx=ast.Load())
+                scan.placeholders.append(out)
+                call_ = ast.Call(func=np_attr(ufunc.__name__), args=operands,
+                                 keywords=[ast.keyword(arg="out", value=out)])
+                _put(parent, field_name, i, call_)
+                del buffers[operand.id]  # written now: no second use
+                break
+
+
+@functools.cache
+def _ufuncs_of() -> dict:
+    """Primitive -> its NumPy ufunc, for the elementwise ones written ``np.<name>`` or an operator
+    (not generalized ufuncs such as matmul, which must not write into an operand)."""
+    from .primitives.core import UFUNCS
+
+    return {prim: ufunc for ufunc, prim in UFUNCS.items()
+            if isinstance(ufunc, np.ufunc) and ufunc.signature is None and getattr(np, ufunc.__name__, None) is ufunc}
+
+
+def _operand_fields(expr: ast.expr, ufunc: np.ufunc) -> list:
+    """The operands of ``expr`` when it is the plain call or operator of ``ufunc``, else []."""
+    if isinstance(expr, ast.BinOp) and ufunc.nin == 2:
+        return [expr.left, expr.right]
+    if isinstance(expr, ast.UnaryOp) and ufunc.nin == 1:
+        return [expr.operand]
+    if (isinstance(expr, ast.Call) and not expr.keywords and len(expr.args) == ufunc.nin
+            and isinstance(expr.func, ast.Attribute) and isinstance(expr.func.value, ast.Name)
+            and expr.func.value.id == "np" and getattr(np, expr.func.attr, None) is ufunc):
+        return list(expr.args)
+    return []
+
+
+def _expressions(parent, field_name: str, i=None):
+    """(parent, field, index, expression) for every expression under ``parent.field``, inner
+    ones first (so that rewriting one never detaches another still to come)."""
+    value = getattr(parent, field_name) if i is None else getattr(parent, field_name)[i]
+    for child_field, child in ast.iter_fields(value):
+        if isinstance(child, list):
+            for k, element in enumerate(child):
+                if isinstance(element, ast.expr):
+                    yield from _expressions(value, child_field, k)
+        elif isinstance(child, ast.expr):
+            yield from _expressions(value, child_field)
+    yield parent, field_name, i, value
+
+
+def _evaluated_at(items: list, index: int) -> int:
+    """The statement where item ``index``'s code runs: its own, or the one it was folded into."""
+    while items[index].inlined:
+        index = items[index].folded_into
+    return index
 
 
 def _function(spec: FunctionSpec, module: _Module) -> list[str]:
@@ -448,6 +566,7 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
     scan.free.update(n.id for expr in returned if isinstance(expr, ast.expr)
                      for n in ast.walk(expr) if isinstance(n, ast.Name))
     _fold_temporaries(items, spec, scan)
+    _reuse_dead_buffers(items, spec, scan)
     names = _choose_names(spec, items, module, scan.free)
     for name_node in scan.placeholders:  # (a Name may be listed twice; a folded one has no name)
         name_node.id = names.get(name_node.id, name_node.id)

@@ -13,11 +13,11 @@ def grad_mlp(params_b1, params_b2, params_w1, params_w2, x, y):
     # grad of: return np.mean((pred - y) ** 2)   (models.py:35)
     g_t1 = 0.0625 * t1
     # grad of: pred = h @ params["w2"] + params["b2"]   (models.py:34)
-    g_params_b2 = np.sum(g_t1, axis=0)
+    g_params_b2 = g_t1.sum(axis=0)
     g_h = g_t1 @ params_w2.T
     g_params_w2 = h.T @ g_t1
     # grad of: h = np.tanh(x @ params["w1"] + params["b1"])   (models.py:33)
     t2 = g_h * (1 - h ** 2)
-    g_params_b1 = np.sum(t2, axis=0)
+    g_params_b1 = t2.sum(axis=0)
     g_params_w1 = x.T @ t2
     return g_params_b1, g_params_b2, g_params_w1, g_params_w2

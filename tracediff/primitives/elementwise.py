@@ -62,13 +62,18 @@ def _compare(op):
     return lambda args: ast.Compare(left=args[0], ops=[op], comparators=[args[1]])
 
 
-def _ties_split(g, x, y):
-    """Cotangent of max(x, y) for x: all of g where x wins, half of it at ties (as autograd)."""
-    return np.where(x == y, g * 0.5, np.where(x > y, g, 0.0))
+def _extremum_share(g, x, y, larger: bool):
+    """The cotangent of max(x, y) (``larger``) or min(x, y) that goes to x: all of g where x wins,
+    half of it at a tie (as autograd), none where it loses. With s = sign(x - y) that is
+    g * (1 + s) / 2 for max and g * (1 - s) / 2 for min: y's share uses the same s (one value
+    for both rules, and for abs's rule of x - y), and a NaN operand gives a NaN cotangent."""
+    s = np.sign(x - y)
+    return ((1 + s) if larger else (1 - s)) * (g * 0.5)
 
 
 def _ties_split_nan(g, x, y):
-    """As :func:`_ties_split` for ``fmax``: a NaN loses, so x also wins where y is NaN."""
+    """The cotangent of fmax(x, y) for x: all of g where x wins, half at ties; a NaN loses, so x
+    also wins where y is NaN."""
     return np.where(x == y, g * 0.5, np.where((x > y) | np.isnan(y), g, 0.0))
 
 
@@ -163,10 +168,10 @@ sinc_p.caveat = "the derivative at exactly 0 is 0 (right), but its own derivativ
 defvjp(sinc_p, _sinc_vjp)
 
 # --- selection ---------------------------------------------------------------------------
-maximum = _ufunc(np.maximum, lambda g, ans, x, y: _ties_split(g, x, y),
-                 lambda g, ans, x, y: _ties_split(g, y, x), caveat=_TIES)
-minimum = _ufunc(np.minimum, lambda g, ans, x, y: _ties_split(g, y, x),
-                 lambda g, ans, x, y: _ties_split(g, x, y), caveat=_TIES)
+maximum = _ufunc(np.maximum, lambda g, ans, x, y: _extremum_share(g, x, y, True),
+                 lambda g, ans, x, y: _extremum_share(g, x, y, False), caveat=_TIES)
+minimum = _ufunc(np.minimum, lambda g, ans, x, y: _extremum_share(g, x, y, False),
+                 lambda g, ans, x, y: _extremum_share(g, x, y, True), caveat=_TIES)
 fmax = _ufunc(np.fmax, lambda g, ans, x, y: _ties_split_nan(g, x, y),
               lambda g, ans, x, y: _ties_split_nan(g, y, x), caveat=_TIES + "; a NaN argument gets none")
 fmin = _ufunc(np.fmin, lambda g, ans, x, y: _ties_split_nan(g, y, x),
@@ -200,7 +205,7 @@ def _clip_parts(x, bounds, has_min, has_max):
 
 def _share(a, b):
     """d maximum(a, b) / d a as a 0 / 0.5 / 1 weight."""
-    return np.where(a == b, 0.5, np.where(a > b, 1.0, 0.0))
+    return _extremum_share(1.0, a, b, True)
 
 
 def _clip_rule(i):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, np_attr, py_literal
+from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, method_or_function, np_attr, py_literal
 
 
 def normalize_axis(axis, ndim: int, function: str):
@@ -52,7 +52,11 @@ def _emit_axis_params(params):
 
 
 def _reduction(name, impl, rule):
-    prim = Primitive(name, impl, lambda args, **p: call(np_attr(name), args, _emit_axis_params(p)))
+    if name in ("sum", "mean", "max", "min", "prod"):  # ndarray has these methods
+        emit = lambda args, **p: method_or_function(name, args, [], _emit_axis_params(p))  # noqa: E731
+    else:
+        emit = lambda args, **p: call(np_attr(name), args, _emit_axis_params(p))  # noqa: E731
+    prim = Primitive(name, impl, emit)
     defvjp(prim, rule)
     return prim
 

@@ -14,7 +14,8 @@ import operator
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, lift, np_attr, py_literal
+from .core import (FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, lift, method_or_function, np_attr,
+                   py_literal)
 from .indexing import IndexOperand, _meta, arange, getitem, scatter_add_p
 
 
@@ -55,9 +56,10 @@ def _emit_transpose(args, axes):
     return call(np_attr("transpose"), args, {"axes": axes})
 
 
-# Function forms (np.reshape, np.copy) rather than methods: a 0-d value may be a Python float.
+# Function forms (np.copy, np.reshape of a 0-d value) rather than methods: a 0-d value may be a
+# Python float.
 reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
-                      lambda args, shape: call(np_attr("reshape"), [args[0], py_literal(shape)]))
+                      lambda args, shape: method_or_function("reshape", args, [py_literal(shape)], {}))
 defvjp(reshape_p, lambda g, ans, x, shape: np.reshape(g, np.shape(x)))
 reshape_p.is_view = True
 
