@@ -459,16 +459,18 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
               if n.primitive.is_view or n.primitive.returns_input or n.primitive.alias
               for v in n.inputs[:1] if isinstance(v, Var)}
     kept = {v.id for v in spec.outputs if isinstance(v, Var)} | {v.id for v in spec.params}
-    loads_in: dict = {}  # placeholder -> {item index: loads there}, positions after folding
-    for name, loads in scan.loads.items():
-        for index, *_ in loads:
-            loads_in.setdefault(name, {}).setdefault(_evaluated_at(items, index), []).append(index)
     buffers = {}
     for var_id, node in producer.items():
         var = node.out
         if (var_id not in kept and var_id not in viewed and _owns_its_array(node)
                 and int(np.prod(var.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS):
             buffers[_placeholder(var)] = var
+    if not buffers:
+        return
+    loads_in: dict = {}  # placeholder -> {item index: loads there}, positions after folding
+    for name in buffers:
+        for index, *_ in scan.loads.get(name, ()):
+            loads_in.setdefault(name, {}).setdefault(_evaluated_at(items, index), []).append(index)
     for index, item in enumerate(items):
         if item.inlined or item.defines is None:
             continue
@@ -484,7 +486,8 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             for operand in operands:
                 var = buffers.get(getattr(operand, "id", None))
                 if (var is None or var.shape != node.out.shape or var.dtype != node.out.dtype
-                        or max(loads_in[operand.id]) != index or len(loads_in[operand.id][index]) != 1):
+                        or max(loads_in.get(operand.id, {-1: ()})) != index
+                        or len(loads_in[operand.id][index]) != 1):
                     continue
                 out = ast.Name(id=operand.id, ctx=ast.Load())
                 scan.placeholders.append(out)
