@@ -931,3 +931,20 @@ def test_two_primitives_with_the_same_name_in_one_function():
     # f = sum(2x * 5x) = 10 sum(x^2): gradient 20 x
     np.testing.assert_allclose(td.grad(lambda x: np.sum(p2(x) * p5(x)))(np.array([1.0, 2.0])),
                                [20.0, 40.0])
+
+
+def test_the_garbage_collector_is_back_as_it_was_after_a_build():
+    import gc
+
+    assert gc.isenabled()
+    td.grad(lambda x: np.sum(x ** 2))(np.ones(3))
+    assert gc.isenabled()
+    with pytest.raises(td.NonScalarOutputError):
+        td.grad(lambda x: x * 2)(np.ones(3))  # a build that fails
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        td.grad(lambda x: np.sum(x ** 3))(np.ones(3))
+        assert not gc.isenabled()  # the user's choice is kept
+    finally:
+        gc.enable()

@@ -25,6 +25,7 @@ import io
 import itertools
 import keyword
 import linecache
+import math
 import os
 import re
 import sys
@@ -92,12 +93,26 @@ def safe_identifier(text: str, taken: set, reserved=frozenset()) -> str:
         name = "_" + name
     if name in _RESERVED or name in reserved:
         name += "_"
-    candidate, n = name, 1
+    # A NameSet remembers where each base name's suffixes stopped: a value rebound thousands of
+    # times (x = f(x) in a loop) then costs one probe per name, not one per earlier name.
+    suffixes = getattr(taken, "suffixes", {})
+    candidate, n = name, suffixes.get(name, 1)
+    if n > 1:
+        candidate = f"{name}_{n}"
     while candidate in taken:
         n += 1
         candidate = f"{name}_{n}"
+    suffixes[name] = n
     taken.add(candidate)
     return candidate
+
+
+class NameSet(set):
+    """The names taken in one function, with where each base name's numbering got to."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.suffixes: dict = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +426,7 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
                 or var.id in outputs or len(loads) != 1):
             continue
         consumer = loads[0][0]
-        large = int(np.prod(var.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS
+        large = math.prod(var.shape) >= FREE_AT_ELEMENTS
         if (consumer > index and (items[consumer].block == item.block or large)
                 and effects[consumer - 1] == effects[index]  # no effect in between
                 and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
@@ -423,7 +438,7 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             value = items[source].stmts[0].value
             grown = width - _WIDTH_OF_A_NAME + (widths.get(source) or _width(items[source].stmts[0])) - 9
             out = items[source].node.out
-            if grown > (_INLINE_WIDTH_LARGE if int(np.prod(out.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS
+            if grown > (_INLINE_WIDTH_LARGE if math.prod(out.shape) >= FREE_AT_ELEMENTS
                         else _INLINE_WIDTH):
                 continue
             _put(parent, field_name, i, value)
@@ -463,7 +478,7 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     for var_id, node in producer.items():
         var = node.out
         if (var_id not in kept and var_id not in viewed and _owns_its_array(node)
-                and int(np.prod(var.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS):
+                and math.prod(var.shape) >= FREE_AT_ELEMENTS):
             buffers[_placeholder(var)] = var
     if not buffers:
         return
@@ -579,7 +594,7 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
 def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -> dict:
     """Placeholder -> name for this function: the user's names first, then cotangents and
     temporaries, in the order they are defined (so the same graph always gets the same names)."""
-    taken = set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules) | free
+    taken = NameSet(set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules) | free)
     used = frozenset(taken)  # names the code uses: a user's name equal to one gets a trailing _
     names: dict = {}
 
@@ -651,7 +666,7 @@ def _dead_after(items: list, names: dict, keep: set) -> dict:
                     if isinstance(node, ast.Name):
                         last[node.id] = index
         out = item.node.out
-        if out is not None and int(np.prod(out.shape, dtype=np.int64)) >= FREE_AT_ELEMENTS:
+        if out is not None and math.prod(out.shape) >= FREE_AT_ELEMENTS:
             name = names.get(_placeholder(out))
             if name is not None and name not in keep:
                 defined_at[name] = index
