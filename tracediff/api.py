@@ -31,9 +31,9 @@ from .captures import Captures
 from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, user_location
 from .ir import Graph, Literal, Var
 from .pytree import flatten, leaf_paths, unflatten
-from .primitives.core import stop_gradient_p
+from .primitives.core import rebind
 from .primitives.random import TracedGenerator, recording_numpy_random
-from .tracing import Trace, Tracer, bind, recording
+from .tracing import Trace, Tracer, recording
 
 # ---------------------------------------------------------------------------------------------
 # Tracing a call
@@ -635,10 +635,7 @@ def interpret(graph: Graph, args: Sequence) -> list:
         if node.primitive.name == "guard":
             _replay_guard(values[0], node.params)
             continue
-        result = bind(node.primitive, values, node.params)
-        if node.out.stopped and isinstance(result, Tracer) and result.requires_grad:
-            result = stop_gradient_p.bind(result)  # constant in the graph: constant here too
-        env[node.out.id] = result
+        env[node.out.id] = rebind(node, values)
     return [read(v) for v in graph.outputs]
 
 

@@ -54,8 +54,7 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
             continue
         # A requested cotangent is read at the end; the rest are dropped once passed on.
         g = ct[node.out.id] if node.out.id in wanted else ct.pop(node.out.id)
-        trace.backward_of = node
-        try:
+        with trace.backward_of_node(node):
             forward.reach(index)
             ans = forward.value(node.out)
             if isinstance(g, Tracer) and g._var.id >= first_backward_id and g._var.grad_of is None:
@@ -73,8 +72,6 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
                 g_i = rule(g, ans, *args, **node.params)
                 if g_i is not None:
                     _accumulate(ct, v, g_i)
-        finally:
-            trace.backward_of = None
     grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
     for g, v in zip(grads, wrt):
         if g._var.id >= first_backward_id:  # returned for an argument: named after it
@@ -131,6 +128,11 @@ def _fit(g, var: Var):
     return g
 
 
+def record_full(trace: Trace, value, shape: tuple, dtype) -> Tracer:
+    """A fresh array of ``value`` recorded in ``trace`` (written ``np.zeros(...)`` and the like)."""
+    return trace.record(full_p, [], {"value": value, "shape": shape, "dtype": dtype}, _full(value, shape, dtype))
+
+
 def _materialize(trace: Trace, g, var: Var) -> Tracer:
     """A traced cotangent for ``var``: zeros when none flowed, a fresh array for a constant one."""
     if isinstance(g, Tracer):
@@ -140,6 +142,4 @@ def _materialize(trace: Trace, g, var: Var) -> Tracer:
         value = np.ravel(value)[0]  # a uniform constant, written as its one value
     if np.ndim(value):
         return trace.record(copy_p, [value], {}, np.array(value))
-    value = np.asarray(value).item()
-    return trace.record(full_p, [], {"value": value, "shape": var.shape, "dtype": var.dtype},
-                        _full(value, var.shape, var.dtype))
+    return record_full(trace, np.asarray(value).item(), var.shape, var.dtype)

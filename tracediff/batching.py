@@ -14,6 +14,8 @@ at most ``max_rows`` times.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import TracediffError
@@ -45,7 +47,7 @@ def batch_backward(trace: Trace, first: int, seed: Var, results: list, what: str
     for all unit cotangents at once. Returns each of ``results`` with the batch axis leading (None
     for one that does not depend on ``seed``: it is zero), and the names of the primitives that
     had to be written out row by row."""
-    size = int(np.prod(seed.shape, dtype=np.int64))
+    size = math.prod(seed.shape)
     params = {"rows": size, "shape": seed.shape, "dtype": seed.dtype}
     batched: dict[int, Tracer | None] = {seed.id: None}  # the seeds are made where first used
     per_row: set[str] = set()
@@ -62,11 +64,8 @@ def batch_backward(trace: Trace, first: int, seed: Var, results: list, what: str
             )
         args = [batched[v.id] if flag else trace.tracers[v.id] if isinstance(v, Var) else v.value
                 for v, flag in zip(node.inputs, flags)]
-        trace.backward_of = node.backward_of
-        try:
+        with trace.backward_of_node(node.backward_of):
             out = _batch_node(node, args, flags, size, what, max_rows, per_row)
-        finally:
-            trace.backward_of = None
         expected = (size,) + node.out.shape
         if np.shape(out) != expected or out.dtype != node.out.dtype:
             raise AssertionError(
@@ -83,11 +82,8 @@ def batch_backward(trace: Trace, first: int, seed: Var, results: list, what: str
 
 
 def _record_units(trace: Trace, params: dict, backward_of) -> Tracer:
-    trace.backward_of = backward_of
-    try:
+    with trace.backward_of_node(backward_of):
         return trace.record(units_p, [], params, _units(**params))
-    finally:
-        trace.backward_of = None
 
 
 def _batch_node(node, args, flags, size, what, max_rows, per_row):

@@ -19,9 +19,9 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from .primitives.core import Primitive, defvjp
-from .primitives.core import stop_gradient_p
-from .tracing import Tracer, bind, current_trace
+from .ir import Var
+from .primitives.core import Primitive, defvjp, rebind
+from .tracing import Tracer, current_trace
 
 # Written as a plain assignment: only the graph needs to see it as a new value.
 recompute_p = Primitive("recompute", lambda x: x, lambda args: args[0])
@@ -86,7 +86,7 @@ class Recomputation:
                 continue
             args = []
             for v in node.inputs:
-                if not hasattr(v, "id"):  # a constant operand
+                if not isinstance(v, Var):  # a constant operand
                     args.append(v.value)
                 elif v.id in made:
                     args.append(self.value(v))
@@ -96,11 +96,9 @@ class Recomputation:
                     args.append(starts[v.id])
             self.trace.in_user_code = True  # constant operands are the user's, as when traced
             try:
-                out = bind(node.primitive, args, node.params)
+                out = rebind(node, args)
             finally:
                 self.trace.in_user_code = False
-            if node.out.stopped and isinstance(out, Tracer) and out.requires_grad:
-                out = stop_gradient_p.bind(out)  # a constant when traced: a constant again
             if isinstance(out, Tracer):
                 node.out.recomputed_as = out._var
                 if out._var.name is None:

@@ -426,8 +426,7 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
                 or var.id in outputs or len(loads) != 1):
             continue
         consumer = loads[0][0]
-        large = math.prod(var.shape) >= FREE_AT_ELEMENTS
-        if (consumer > index and (items[consumer].block == item.block or large)
+        if (consumer > index and (items[consumer].block == item.block or _large(var))
                 and effects[consumer - 1] == effects[index]  # no effect in between
                 and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
             folds.setdefault(consumer, []).append((index, loads[0]))
@@ -437,9 +436,7 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         for source, (_, parent, field_name, i) in sorted(folds[consumer], key=lambda f: f[0]):
             value = items[source].stmts[0].value
             grown = width - _WIDTH_OF_A_NAME + (widths.get(source) or _width(items[source].stmts[0])) - 9
-            out = items[source].node.out
-            if grown > (_INLINE_WIDTH_LARGE if math.prod(out.shape) >= FREE_AT_ELEMENTS
-                        else _INLINE_WIDTH):
+            if grown > (_INLINE_WIDTH_LARGE if _large(items[source].node.out) else _INLINE_WIDTH):
                 continue
             _put(parent, field_name, i, value)
             items[source].inlined = True
@@ -452,6 +449,11 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
 # return their input, a view of it, or a user's array are not here).
 _FRESH = frozenset({"matmul", "tensordot", "sum", "mean", "max", "min", "prod", "cumsum", "cumprod",
                     "copy", "full", "units", "scatter_add", "setitem", "where"})
+
+
+def _large(var: Var) -> bool:
+    """Large enough for the code to manage its memory: deleted when dead, folded, reused."""
+    return math.prod(var.shape) >= FREE_AT_ELEMENTS
 
 
 def _owns_its_array(node: Node) -> bool:
@@ -477,8 +479,7 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     buffers = {}
     for var_id, node in producer.items():
         var = node.out
-        if (var_id not in kept and var_id not in viewed and _owns_its_array(node)
-                and math.prod(var.shape) >= FREE_AT_ELEMENTS):
+        if var_id not in kept and var_id not in viewed and _owns_its_array(node) and _large(var):
             buffers[_placeholder(var)] = var
     if not buffers:
         return
@@ -494,15 +495,13 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             ufunc = None if node is None or node.params else _ufuncs_of().get(node.primitive)
             if ufunc is None:
                 continue
-            expr = getattr(parent, field_name) if i is None else getattr(parent, field_name)[i]
             operands = _operand_fields(expr, ufunc)
             if any(hasattr(o, "td_node") for o in operands):
                 continue  # an operand computed right here is a temporary NumPy reuses by itself
             for operand in operands:
                 var = buffers.get(getattr(operand, "id", None))
                 if (var is None or var.shape != node.out.shape or var.dtype != node.out.dtype
-                        or max(loads_in.get(operand.id, {-1: ()})) != index
-                        or len(loads_in[operand.id][index]) != 1):
+                        or max(loads_in[operand.id]) != index or len(loads_in[operand.id][index]) != 1):
                     continue
                 out = ast.Name(id=operand.id, ctx=ast.Load())
                 scan.placeholders.append(out)
@@ -666,7 +665,7 @@ def _dead_after(items: list, names: dict, keep: set) -> dict:
                     if isinstance(node, ast.Name):
                         last[node.id] = index
         out = item.node.out
-        if out is not None and math.prod(out.shape) >= FREE_AT_ELEMENTS:
+        if out is not None and _large(out):
             name = names.get(_placeholder(out))
             if name is not None and name not in keep:
                 defined_at[name] = index

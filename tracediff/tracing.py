@@ -130,6 +130,16 @@ class Trace:
         self.tracers.append(Tracer(self, var, value))
         return Tracer(self, var, value)
 
+    @contextlib.contextmanager
+    def backward_of_node(self, node):
+        """Nodes recorded inside the block belong to the backward pass of ``node`` (their comment
+        and place in generated code)."""
+        self.backward_of = node
+        try:
+            yield
+        finally:
+            self.backward_of = None
+
     def new_input(self, value, requires_grad: bool) -> "Tracer":
         tracer = self._new_tracer(value, requires_grad)
         self.inputs.append(tracer._var)

@@ -7,6 +7,7 @@ gradients into an enclosing trace.
 """
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Callable, Sequence
 
@@ -23,7 +24,7 @@ from .api import (
     compiled_per_function,
     grad,
 )
-from .autodiff import backward, full_p
+from .autodiff import backward, record_full
 from .batching import batch_backward
 from .cache import Specialization
 from .errors import TracediffError
@@ -64,19 +65,16 @@ class JacobianFunction(_Compiled):
                 f"jacobian of {name}: the output is {dtype}, and a Jacobian needs a real floating-point "
                 "output; for a complex one, stack its parts (np.stack([z.real, z.imag]))"
             )
-        rows = int(np.prod(shape, dtype=np.int64))
-        # The backward pass from a placeholder cotangent (a copy of a fresh array, so that no
-        # other recorded value is taken for it), then again from all unit cotangents at once.
-        zeros = np.zeros(shape, dtype)
-        seed = trace.record(copy_p, [zeros], {}, zeros)
+        rows = math.prod(shape)
+        # The backward pass from a placeholder cotangent, then again from all unit ones at once.
+        seed = _placeholder_cotangent(trace, shape, dtype)
         first = len(trace.nodes)
         pulled = backward(trace, [out], [seed], call.diff_vars)
         batched, per_row = batch_backward(trace, first, seed._var, pulled, f"jacobian of {name}", self.max_rows)
         jacobians = []
         for rows_of, var in zip(batched, call.diff_vars):
             if rows_of is None:  # no path from the output to this argument
-                params = {"value": 0, "shape": (rows,) + var.shape, "dtype": var.dtype}
-                rows_of = trace.record(full_p, [], params, np.zeros(params["shape"], var.dtype))
+                rows_of = record_full(trace, 0, (rows,) + var.shape, var.dtype)
             jacobians.append(np.reshape(rows_of, shape + var.shape))
         graph = passes.optimize(Graph(trace.inputs, trace.nodes, [_as_operand(j) for j in jacobians]))
         fn = codegen.FunctionSpec(f"jacobian_{_identifier(name)}", graph.inputs, graph.nodes, graph.outputs,
@@ -87,6 +85,14 @@ class JacobianFunction(_Compiled):
         spec.extra["finish_traced"] = finish
         spec.extra["written_per_row"] = sorted(per_row)
         return spec
+
+
+def _placeholder_cotangent(trace, shape: tuple, dtype) -> Tracer:
+    """A traced value of ``shape`` to run reverse mode from when the cotangent is not known yet
+    (its value is never used): a copy of a fresh array, so no other recorded value is taken for
+    it."""
+    zeros = np.zeros(shape, dtype)
+    return trace.record(copy_p, [zeros], {}, zeros)
 
 
 def _leaf_results(call: _TracedCall, argnums: tuple, single: bool, what: str) -> Callable:
@@ -182,9 +188,7 @@ class _JVPFunction(_Compiled):
         value = out._value if isinstance(out, Tracer) else np.asarray(out)
         n = len(call.diff_vars)
         # u: an internal value the VJP is taken with; only its cotangent is used, not its value
-        # (a copy of a fresh array, so that no other recorded value is taken for it)
-        zeros = np.zeros(np.shape(value), np.result_type(value))
-        u = call.trace.record(copy_p, [zeros], {}, zeros)
+        u = _placeholder_cotangent(call.trace, np.shape(value), np.result_type(value))
         u._var.requires_grad = True
         pulled = backward(call.trace, [out], [u], call.diff_vars)
         tangents = [call.trace.new_input(np.zeros(v.shape, v.dtype), requires_grad=False) for v in call.diff_vars]

@@ -213,6 +213,16 @@ guard_p.effectful = True
 stop_gradient_p = Primitive("stop_gradient", lambda x: x, lambda args: args[0], differentiable=False)
 stop_gradient_p.returns_input = True
 
+
+def rebind(node, args: list):
+    """Apply a recorded node's primitive again, to ``args``: a value that was a constant of its
+    backward pass although a gradient flowed into it (``stop_gradient``, ``no_grad``; its Var is
+    ``stopped``) is stopped again, so it stays a constant at every order."""
+    out = bind(node.primitive, args, node.params)
+    if node.out.stopped and getattr(out, "requires_grad", False):
+        out = stop_gradient_p.bind(out)
+    return out
+
 # np.asarray(x, dtype=...) rather than x.astype(...): a 0-d value may be a Python float.
 astype_p = Primitive("astype", lambda x, dtype: np.asarray(x, dtype=dtype),
                      lambda args, dtype: call(np_attr("asarray"), args, {"dtype": dtype}))
