@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import idioms
 from .checkpoint import Recomputation
 from .ir import Var
 from .primitives.core import Primitive, call, np_attr, py_literal
@@ -45,6 +46,8 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     ct: dict[int, object] = {}
     constants: dict[int, Tracer] = {}
     forward = Recomputation(trace)  # the forward values rules read (recomputed in checkpoints)
+    # Stable idioms (logsumexp's shift, softplus) differentiated as a whole, not rule by rule.
+    shortcuts = idioms.plan(forward_nodes, [o._var for o in outputs if isinstance(o, Tracer)], wanted)
     for out, g in zip(outputs, cotangents):
         if isinstance(out, Tracer) and out.requires_grad:
             _accumulate(ct, out._var, g)
@@ -61,10 +64,14 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
                 g._var.grad_of = node.out  # the cotangent of this value is complete here
                 if node.out.name and g._var.name is None:
                     g._var.name = f"g_{node.out.name}"
+            if index in shortcuts.fused:
+                var, rule, reads = shortcuts.fused[index]
+                _accumulate(ct, var, rule(g, *[forward.value(v) for v in reads]))
+                continue
             args = [forward.value(v) if isinstance(v, Var) else _operand(trace, v.value, constants)
                     for v in node.inputs]
             for i, v in enumerate(node.inputs):
-                if not (isinstance(v, Var) and v.requires_grad):
+                if not (isinstance(v, Var) and v.requires_grad) or (index, i) in shortcuts.cancelled:
                     continue
                 rule = node.primitive.rule(i)
                 if rule is None:

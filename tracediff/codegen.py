@@ -425,7 +425,9 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         if (item.defines is None or item.node.primitive.effectful or var.name is not None
                 or var.id in outputs or len(loads) != 1):
             continue
-        consumer = loads[0][0]
+        consumer, parent = loads[0][:2]
+        if _large(var) and _is_ufunc_call(parent):
+            continue  # named, it can take the call's result in place (_reuse_dead_buffers)
         if (consumer > index and (items[consumer].block == item.block or _large(var))
                 and effects[consumer - 1] == effects[index]  # no effect in between
                 and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
@@ -443,6 +445,13 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             items[source].folded_into = consumer
             width = grown
         widths[consumer] = width
+
+
+def _is_ufunc_call(expr) -> bool:
+    """``np.exp(...)`` and the like: NumPy writes an operator's result into a temporary operand
+    (temporary elision), but a function call always makes a new array beside its arguments."""
+    node = getattr(expr, "td_node", None)
+    return isinstance(expr, ast.Call) and node is not None and node.primitive in _ufuncs_of()
 
 
 # Producers whose result is a new array nothing else refers to (NumPy's own functions that may
@@ -495,21 +504,38 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             ufunc = None if node is None or node.params else _ufuncs_of().get(node.primitive)
             if ufunc is None:
                 continue
+            if _constant_minus_temporary(expr, node):
+                # NumPy never writes 1 - t into the temporary t; it does -t + 1, the same numbers.
+                expr.left, expr.op, expr.right = ast.UnaryOp(op=ast.USub(), operand=expr.right), ast.Add(), expr.left
+                continue
             operands = _operand_fields(expr, ufunc)
-            if any(hasattr(o, "td_node") for o in operands):
+            if any(hasattr(o, "td_node") and not hasattr(o, "td_buffer") for o in operands):
                 continue  # an operand computed right here is a temporary NumPy reuses by itself
             for operand in operands:
-                var = buffers.get(getattr(operand, "id", None))
-                if (var is None or var.shape != node.out.shape or var.dtype != node.out.dtype
-                        or max(loads_in[operand.id]) != index or len(loads_in[operand.id][index]) != 1):
+                # A dead buffer, or a call that just wrote into one (its result *is* that buffer).
+                name, var = getattr(operand, "td_buffer", (getattr(operand, "id", None), None))
+                if var is None:
+                    var = buffers.get(name)
+                    if var is None or max(loads_in[name]) != index or len(loads_in[name][index]) != 1:
+                        continue
+                if var.shape != node.out.shape or var.dtype != node.out.dtype:
                     continue
-                out = ast.Name(id=operand.id, ctx=ast.Load())
+                out = ast.Name(id=name, ctx=ast.Load())
                 scan.placeholders.append(out)
                 call_ = ast.Call(func=np_attr(ufunc.__name__), args=operands,
                                  keywords=[ast.keyword(arg="out", value=out)])
+                call_.td_node, call_.td_buffer = node, (name, var)
                 _put(parent, field_name, i, call_)
-                del buffers[operand.id]  # written now: no second use
+                buffers.pop(name, None)  # written now: no second use
                 break
+
+
+def _constant_minus_temporary(expr, node) -> bool:
+    """``1 - t`` with ``t`` an array computed right there, large and floating point (where
+    ``x - y`` is ``x + -y`` exactly, by IEEE 754)."""
+    return (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub) and isinstance(expr.left, ast.Constant)
+            and hasattr(expr.right, "td_node") and _large(node.out) and node.out.dtype.kind == "f"
+            and getattr(expr.right.td_node.out, "shape", None) == node.out.shape)
 
 
 @functools.cache

@@ -9,10 +9,8 @@ def grad_bce_network(w, b, x, y):
     t1 = np.exp(-np.abs(z))
     # --- backward pass ---
     # grad of: loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))   (models.py:28)
-    t2 = np.sign(z)
-    t3 = -0.3333333333333333 * y
-    t4 = (1 + t2) * 0.16666666666666666
-    g_b = -(0.3333333333333333 / (t1 + 1) * t1) * t2 + t3 + t4
+    t2 = 0.3333333333333333 * np.exp(np.minimum(z, 0)) / (1 + t1)
+    g_b = t2 + -0.3333333333333333 * y
     # grad of: z = x @ w + b   (models.py:27)
     g_w = x[:, None] * g_b[..., None, :]
     return g_w, g_b
