@@ -30,6 +30,8 @@ def make_data(n=600, dim=5, seed=0):
 def loss(params, X, y, l2=1e-3):
     """Mean binary cross-entropy of the logits z = X @ w + b, plus l2 * |w|^2."""
     z = X @ params["w"] + params["b"]
+    # max(z, 0) + log1p(exp(-|z|)) is softplus(z), written so that exp never overflows;
+    # tracediff differentiates the pair as one, into sigmoid(z) (docs/performance.md).
     cross_entropy = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
     return cross_entropy + l2 * np.sum(params["w"] ** 2)
 

@@ -47,7 +47,9 @@ def logits(params, X):
 def loss(params, X, Y, l2=1e-4):
     """Mean softmax cross-entropy; Y is one-hot (n, classes)."""
     z = logits(params, X)
-    z = z - np.max(z, axis=1, keepdims=True)                      # stable log-softmax
+    # A stable log-softmax: the shift by the max cancels, so tracediff gives it no gradient
+    # (no tie mask in the generated code; docs/performance.md, "Stable idioms").
+    z = z - np.max(z, axis=1, keepdims=True)
     log_p = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
     penalty = l2 * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
     return -np.mean(np.sum(Y * log_p, axis=1)) + penalty
