@@ -685,6 +685,45 @@ def test_writing_into_a_constant_gradient_changes_nothing_else(case):
     np.testing.assert_array_equal(x, [1.0, 2.0])
 
 
+MATRIX = np.arange(9.0).reshape(3, 3)
+
+
+@pytest.mark.parametrize("case", ["broadcast mean", "diagonal of a constant", "diagonal of a temporary"])
+def test_gradients_numpy_would_give_as_read_only_views_are_fresh_writable_arrays(case):
+    # np.broadcast_to and np.diagonal return read-only views: the gradient must be a real array,
+    # and never a view of the user's matrix (which could then change under it).
+    f, x, expected = {
+        "broadcast mean": (lambda x: np.sum(np.sin(np.mean(x, axis=0))), np.ones((4, 3)),
+                           np.broadcast_to(np.cos(1.0) / 4, (4, 3))),
+        "diagonal of a constant": (lambda v: np.sum(np.diag(v) * MATRIX), np.ones(3), [0.0, 4.0, 8.0]),
+        "diagonal of a temporary": (lambda v: np.sum(np.diag(v) * (MATRIX * 2.0)), np.ones(3), [0.0, 8.0, 16.0]),
+    }[case]
+    grad = td.grad(f)(x)
+    assert grad.flags.writeable and not np.shares_memory(grad, MATRIX)
+    np.testing.assert_allclose(grad, expected, rtol=1e-15)
+    grad[...] = -1.0
+    np.testing.assert_array_equal(MATRIX, np.arange(9.0).reshape(3, 3))
+    np.testing.assert_allclose(td.grad(f)(x), expected, rtol=1e-15)
+
+
+def test_a_large_temporary_is_not_overwritten_while_its_diagonal_is_read():
+    # np.diagonal(t) is a view of t in NumPy: exp must not write into t while d is still to be read.
+    x = np.random.default_rng(0).standard_normal((256, 256)) * 0.1
+
+    def f(w):
+        t = x * w
+        d = np.diagonal(t)
+        e = np.exp(t)
+        return np.sum(e) * np.sum(d)
+
+    w = 1.3
+    t = x * w
+    value, grad = td.value_and_grad(f)(w)
+    assert value == pytest.approx(np.sum(np.exp(t)) * np.trace(t), rel=1e-12)
+    expected = np.sum(np.exp(t) * x) * np.trace(t) + np.sum(np.exp(t)) * np.trace(x)
+    assert grad == pytest.approx(expected, rel=1e-12)
+
+
 def test_gradient_is_not_an_alias_of_an_input_with_value_and_grad_or_vjp():
     x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
     _, gx = td.value_and_grad(lambda x, y: np.sum(x * y))(x, y)

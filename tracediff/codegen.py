@@ -418,20 +418,43 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     no effect (a guard, a random draw) lies between and the statement stays short."""
     outputs = {v.id for v in spec.outputs if isinstance(v, Var)}
     effects = list(itertools.accumulate(int(item.node.primitive.effectful) for item in items))
+
+    def kept(item) -> bool:  # a statement of its own whatever is folded
+        var = item.node.out
+        return (item.defines is None or item.node.primitive.effectful or var.name is not None
+                or var.id in outputs or len(scan.loads.get(item.defines, ())) != 1)
+
+    # Folding a value computes it later, at its use. For a large value that must not keep a
+    # large temporary it reads alive past large statements in between, beyond that temporary's
+    # own last use (recomputed checkpoint blocks, per-step products of a long chain).
+    large_statements = list(itertools.accumulate(
+        int(item.defines is not None and _large(item.node.out) and kept(item)) for item in items))
+    item_of = {item.node.out.id: k for k, item in enumerate(items) if item.defines is not None}
+    dies_at = []  # per item: the earliest last use of a large temporary its expression reads
+    for item in items:
+        soonest = math.inf
+        for v in item.node.inputs:
+            k = item_of.get(v.id) if isinstance(v, Var) else None
+            if k is None:
+                continue  # an argument or a constant: alive throughout
+            if not kept(items[k]):
+                soonest = min(soonest, dies_at[k])
+            elif _large(v):
+                soonest = min(soonest, max(load[0] for load in scan.loads[items[k].defines]))
+        dies_at.append(soonest)
     folds: dict = {}  # consumer index -> [(placeholder, its one load)]
     for index, item in enumerate(items):
-        var = item.node.out
-        loads = scan.loads.get(item.defines, ())
-        if (item.defines is None or item.node.primitive.effectful or var.name is not None
-                or var.id in outputs or len(loads) != 1):
+        if kept(item):
             continue
-        consumer, parent = loads[0][:2]
-        if _large(var) and _is_ufunc_call(parent):
-            continue  # named, it can take the call's result in place (_reuse_dead_buffers)
+        var = item.node.out
+        consumer, parent = scan.loads[item.defines][0][:2]
+        if _large(var) and (_is_ufunc_call(parent) or (
+                large_statements[consumer - 1] != large_statements[index] and dies_at[index] < consumer)):
+            continue  # named: it can take a call's result in place, or it is computed in time
         if (consumer > index and (items[consumer].block == item.block or _large(var))
                 and effects[consumer - 1] == effects[index]  # no effect in between
                 and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
-            folds.setdefault(consumer, []).append((index, loads[0]))
+            folds.setdefault(consumer, []).append((index, scan.loads[item.defines][0]))
     widths: dict = {}
     for consumer in sorted(folds):
         width = widths.get(consumer) or _width(items[consumer].stmts[0])
@@ -482,7 +505,7 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     """
     producer = {item.node.out.id: item.node for item in items if item.node.out is not None}
     viewed = {v.id for n in producer.values()
-              if n.primitive.is_view or n.primitive.returns_input or n.primitive.alias
+              if n.primitive.shares_first_operand or n.primitive.alias
               for v in n.inputs[:1] if isinstance(v, Var)}
     kept = {v.id for v in spec.outputs if isinstance(v, Var)} | {v.id for v in spec.params}
     buffers = {}

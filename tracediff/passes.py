@@ -1,6 +1,9 @@
 """Optimizing passes over a Graph. Each takes a Graph and returns a new one."""
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from .ir import Graph, Literal, Node, Var, operand_key, params_key
@@ -9,6 +12,7 @@ from .ir import Graph, Literal, Node, Var, operand_key, params_key
 def optimize(graph: Graph) -> Graph:
     graph = simplify(scalarize_uniform_constants(graph))
     graph = eliminate_dead_code(eliminate_common_subexpressions(graph))
+    graph = eliminate_dead_code(factor_common_factors(graph))
     return fresh_outputs(eliminate_dead_code(drop_recompute_marks(implicit_broadcasts(graph))))
 
 
@@ -53,28 +57,30 @@ def _broadcasts_anyway(consumer, broadcast_var, source_shape) -> bool:
 
 
 def fresh_outputs(graph: Graph) -> Graph:
-    """Copy every output that could share memory with an input, a constant or another output,
-    so that callers may write into what they get back without touching their own data."""
+    """Copy every output that could share memory with an input, a constant or another output, or
+    that NumPy makes read-only, so that callers may write into what they get back without
+    touching their own data."""
     from .primitives.shape import copy_p
 
     producer = {n.out.id: n for n in graph.nodes if n.out is not None}
     input_ids = {v.id for v in graph.inputs}
 
-    def may_alias(v) -> bool:
+    def needs_copy(v) -> bool:
         if isinstance(v, Literal):
             return isinstance(v.value, np.ndarray)
         if v.id in input_ids:
             return True
         node = producer.get(v.id)
-        shares = node is not None and (node.primitive.is_view or node.primitive.returns_input)
-        return shares and may_alias(node.inputs[0])
+        if node is None:
+            return False
+        return node.primitive.read_only or (node.primitive.shares_first_operand and needs_copy(node.inputs[0]))
 
     next_id = max([v.id for v in graph.inputs] + [n.out.id for n in graph.nodes if n.out is not None],
                   default=-1) + 1
     outputs, seen, nodes = [], set(), list(graph.nodes)
     for v in graph.outputs:
         key = v.id if isinstance(v, Var) else id(v)
-        if may_alias(v) or key in seen:
+        if needs_copy(v) or key in seen:
             shape, dtype = (v.shape, v.dtype) if isinstance(v, Var) else (v.value.shape, v.value.dtype)
             copy = Var(next_id, shape, dtype)
             copy.name = v.name if isinstance(v, Var) else None
@@ -155,8 +161,9 @@ def _operand_matches(node, v) -> bool:
 
 def simplify(graph: Graph) -> Graph:
     """Local algebra that traced rules leave behind: ``x*1``, ``x+0``, ``x**1``, ``--x``, aliases,
-    and chains of scalar constants: ``-(c*a)`` is ``(-c)*a``, ``c1*(c2*a)`` is ``(c1*c2)*a``,
-    ``a + (-b)`` is ``a - b``. A rewrite is made only when it keeps the result's dtype."""
+    chains of scalar constants (``-(c*a)`` is ``(-c)*a``, ``c1*(c2*a)`` is ``(c1*c2)*a``,
+    ``a + (-b)`` is ``a - b``) and sums of broadcasts (``sum(broadcast_to(x, (4, 3)), axis=0)``
+    is ``x * 4``). A rewrite is made only when it keeps the result's dtype and shape."""
     replace: dict = {}
     producer: dict = {}
 
@@ -202,6 +209,10 @@ def _same_as_operand(node, producer):
     return None
 
 
+def _shape_of(v) -> tuple:
+    return v.shape if isinstance(v, Var) else np.shape(v.value)
+
+
 def _scalar(v) -> bool:
     return (isinstance(v, Literal) and isinstance(v.value, (int, float, np.number))
             and not isinstance(v.value, (bool, np.bool_)))
@@ -228,7 +239,7 @@ def _fold_scalar_chains(node, producer) -> None:
         dtypes = [v.dtype if isinstance(v, Var) else v.value for v in inputs]
         shapes = [v.shape for v in inputs if isinstance(v, Var)]
         if np.result_type(*dtypes) == node.out.dtype and np.broadcast_shapes(*shapes) == node.out.shape:
-            node.primitive, node.inputs = REGISTRY[prim_name], inputs
+            node.primitive, node.inputs, node.params = REGISTRY[prim_name], inputs, {}
 
     if name == "reshape" and made_by(ins[0], "reshape") is not None:
         node.inputs = [made_by(ins[0], "reshape").inputs[0]]  # reshape(reshape(x)) is one reshape
@@ -260,6 +271,90 @@ def _fold_scalar_chains(node, producer) -> None:
         negated = made_by(ins[1], "negative")
         if negated is not None:
             become("add", [ins[0], negated.inputs[0]])
+    elif name in ("sum", "mean") and made_by(ins[0], "broadcast_to") is not None:
+        # Summing copies made by a broadcast is multiplying by their count (a mean of them is x).
+        spread = made_by(ins[0], "broadcast_to")
+        x, shape = spread.inputs[0], spread.out.shape
+        axes = range(len(shape)) if node.params["axis"] is None else node.params["axis"]
+        aligned = (1,) * (len(shape) - len(_shape_of(x))) + tuple(_shape_of(x))
+        reshaped = made_by(x, "reshape")
+        if reshaped is not None and _shape_of(x) != node.out.shape:
+            x = reshaped.inputs[0]  # the value before its unit axes were added for the broadcast
+        if (all(aligned[a] == 1 for a in axes) and isinstance(x, Var) and x.shape == node.out.shape
+                and node.out.dtype.kind == "f"):
+            become("multiply", [x, Literal(math.prod(shape[a] for a in axes) if name == "sum" else 1)])
+
+
+def factor_common_factors(graph: Graph) -> Graph:
+    """``g*a + g*(b*c)`` is ``g*(a + b*c)`` (and ``-`` likewise) when ``g`` has the result's shape
+    and the products are used only there: one array operation and one temporary fewer. Reverse
+    mode makes these sums wherever a value is used twice (its two cotangent contributions share
+    the incoming cotangent). The result can differ from the unfactored one in the last place."""
+    from .primitives.core import REGISTRY
+
+    uses: dict = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            if isinstance(v, Var):
+                uses[v.id] = uses.get(v.id, 0) + 1
+    for v in graph.outputs:
+        if isinstance(v, Var):
+            uses[v.id] = uses.get(v.id, 0) + 2  # never folded away
+    producer = {n.out.id: n for n in graph.nodes if n.out is not None}
+    ids = itertools.count(max([v.id for v in graph.inputs] + list(producer), default=-1) + 1)
+
+    def factors(v) -> list | None:
+        """The operands of the product ``v`` (through products used only in it), or None."""
+        node = producer.get(v.id) if isinstance(v, Var) and uses.get(v.id) == 1 else None
+        if node is None or node.primitive.name != "multiply":
+            return None
+        out = []
+        for operand in node.inputs:
+            out += factors(operand) or [operand]
+        return out
+
+    def weak_or(dtype, v) -> bool:  # keeps the result's dtype whatever it is multiplied with
+        value = v if isinstance(v, Var) else v.value
+        return getattr(value, "dtype", None) == dtype if isinstance(value, (Var, np.ndarray)) else type(value) in (int, float)
+
+    def same(a, b) -> bool:  # one value: one var, or one array of the user's
+        if isinstance(a, Var) or isinstance(b, Var):
+            return isinstance(a, Var) and isinstance(b, Var) and a.id == b.id
+        return isinstance(a.value, np.ndarray) and a.value is b.value
+
+    def product(operands, like, loc, backward_of, nodes) -> object:
+        value = operands[0]
+        for operand in operands[1:]:
+            shape = np.broadcast_shapes(*[o.shape for o in (value, operand) if isinstance(o, Var)])
+            out = Var(next(ids), shape, like.dtype)
+            nodes.append(Node(REGISTRY["multiply"], [value, operand], {}, out, loc, backward_of))
+            value = out
+        return value
+
+    nodes = []
+    for node in graph.nodes:
+        name = node.primitive.name
+        terms = [factors(v) for v in node.inputs] if name in ("add", "subtract") and not node.params else None
+        if not terms or None in terms or not all(weak_or(node.out.dtype, f) for t in terms for f in t):
+            nodes.append(node)
+            continue
+        first, second = terms
+        common = next((f for f in first if _shape_of(f) == node.out.shape and any(same(f, o) for o in second)), None)
+        if common is None:
+            nodes.append(node)
+            continue
+        first.pop(next(i for i, o in enumerate(first) if same(o, common)))
+        second.pop(next(i for i, o in enumerate(second) if same(o, common)))
+        rests = [product(t, node.out, node.loc, node.backward_of, nodes) for t in (first, second)]
+        if all(isinstance(r, Literal) for r in rests):
+            a, b = (r.value for r in rests)
+            rest = Literal(a + b if name == "add" else a - b)
+        else:
+            shape = np.broadcast_shapes(*[r.shape for r in rests if isinstance(r, Var)])
+            rest = Var(next(ids), shape, node.out.dtype)
+            nodes.append(Node(node.primitive, rests, {}, rest, node.loc, node.backward_of))
+        nodes.append(Node(REGISTRY["multiply"], [common, rest], {}, node.out, node.loc, node.backward_of))
+    return Graph(graph.inputs, nodes, graph.outputs, graph.input_names)
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:

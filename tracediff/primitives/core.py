@@ -39,6 +39,9 @@ class Primitive:
         self.alias = False  # True: the output is the input (codegen writes no statement)
         self.is_view = False  # True: NumPy would return a view (matters for __setitem__)
         self.returns_input = False  # True: the output is the input object itself
+        # True: NumPy returns a read-only view (np.broadcast_to, np.diagonal), which a returned
+        # gradient must not be (callers write into gradients).
+        self.read_only = False
         self.rule_for = None  # for variadic primitives: i -> the rule of operand i
         self.elementwise = False  # True: operands broadcast against each other (ufuncs, where)
         self.effectful = False  # True: run for an effect (a guard, a random draw): never merged or dropped
@@ -48,6 +51,11 @@ class Primitive:
 
     def bind(self, *args, **params):
         return bind(self, args, params)
+
+    @property
+    def shares_first_operand(self) -> bool:
+        """In the generated code, the result may share memory with the first operand."""
+        return self.is_view or self.returns_input or self.read_only
 
     def rule(self, i: int) -> Callable | None:
         """The VJP rule of argument ``i`` (None: no gradient flows to it)."""

@@ -70,6 +70,7 @@ transpose_p.is_view = True
 broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape))
 defvjp(broadcast_to_p, lambda g, ans, x, shape: g)  # reverse mode sums g back to x's shape
 broadcast_to_p.is_view = True
+broadcast_to_p.read_only = True
 
 copy_p = Primitive("copy", np.copy, lambda args: call(np_attr("copy"), args))
 defvjp(copy_p, lambda g, ans, x: g)
@@ -269,11 +270,12 @@ def _diagonal_vjp(g, ans, x, offset, axis1, axis2):
     return np.transpose(moved, tuple(np.argsort(perm).tolist()))
 
 
-# NumPy returns a read-only view; here the diagonal is a new value (a later write to x is not
-# seen through it; writing to it is an error in NumPy anyway).
+# NumPy returns a read-only view; to the tracer the diagonal is a new value (a later write to x
+# is not seen through it; writing to it is an error in NumPy anyway).
 diagonal_p = Primitive("diagonal", lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
                        _emit_diagonal)
 defvjp(diagonal_p, _diagonal_vjp)
+diagonal_p.read_only = True  # but in the generated code it is a view: see shares_first_operand
 defbatch(diagonal_p, lambda args, batched, out_shape, offset, axis1, axis2: diagonal_p.bind(
     args[0], offset=offset, axis1=batch_axis(axis1, np.ndim(args[0]) - 1),
     axis2=batch_axis(axis2, np.ndim(args[0]) - 1)))
