@@ -137,3 +137,16 @@ def test_products_used_elsewhere_are_not_factored():
         return np.sum(a) + np.sum(a * a)
 
     check_grads(fun, X, order=2)
+
+
+def test_a_product_of_thousands_of_factors_is_no_problem():
+    w = np.linspace(0.99, 1.01, 5)
+
+    def fun(x):
+        y = x
+        for _ in range(3000):
+            y = y * w
+        return np.sum(y + y * x)
+
+    x = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(td.grad(fun)(x), w ** 3000 * (1 + 2 * x), rtol=1e-10)

@@ -285,6 +285,9 @@ def _fold_scalar_chains(node, producer) -> None:
             become("multiply", [x, Literal(math.prod(shape[a] for a in axes) if name == "sum" else 1)])
 
 
+_MAX_FACTORS = 8
+
+
 def factor_common_factors(graph: Graph) -> Graph:
     """``g*a + g*(b*c)`` is ``g*(a + b*c)`` (and ``-`` likewise) when ``g`` has the result's shape
     and the products are used only there: one array operation and one temporary fewer. Reverse
@@ -303,14 +306,22 @@ def factor_common_factors(graph: Graph) -> Graph:
     producer = {n.out.id: n for n in graph.nodes if n.out is not None}
     ids = itertools.count(max([v.id for v in graph.inputs] + list(producer), default=-1) + 1)
 
-    def factors(v) -> list | None:
-        """The operands of the product ``v`` (through products used only in it), or None."""
+    def product_node(v):
         node = producer.get(v.id) if isinstance(v, Var) and uses.get(v.id) == 1 else None
-        if node is None or node.primitive.name != "multiply":
+        return node if node is not None and node.primitive.name == "multiply" else None
+
+    def factors(v) -> list | None:
+        """The operands of the product ``v``, through the products used only in it (at most
+        ``_MAX_FACTORS`` of them: a product of thousands has no common factor worth finding)."""
+        if product_node(v) is None:
             return None
-        out = []
-        for operand in node.inputs:
-            out += factors(operand) or [operand]
+        out, pending = [], [v]
+        while pending:
+            node = product_node(pending[-1]) if len(out) + len(pending) < _MAX_FACTORS else None
+            if node is None:
+                out.append(pending.pop())
+            else:
+                pending[-1:] = node.inputs[::-1]
         return out
 
     def weak_or(dtype, v) -> bool:  # keeps the result's dtype whatever it is multiplied with
