@@ -440,7 +440,8 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
             if not kept(items[k]):
                 soonest = min(soonest, dies_at[k])
             elif _large(v):
-                soonest = min(soonest, max(load[0] for load in scan.loads[items[k].defines]))
+                soonest = min(soonest, max((load[0] for load in scan.loads.get(items[k].defines, ())),
+                                           default=math.inf))
         dies_at.append(soonest)
     folds: dict = {}  # consumer index -> [(placeholder, its one load)]
     for index, item in enumerate(items):

@@ -336,7 +336,7 @@ def factor_common_factors(graph: Graph) -> Graph:
     def product(operands, like, loc, backward_of, nodes) -> object:
         value = operands[0]
         for operand in operands[1:]:
-            shape = np.broadcast_shapes(*[o.shape for o in (value, operand) if isinstance(o, Var)])
+            shape = np.broadcast_shapes(_shape_of(value), _shape_of(operand))
             out = Var(next(ids), shape, like.dtype)
             nodes.append(Node(REGISTRY["multiply"], [value, operand], {}, out, loc, backward_of))
             value = out
@@ -357,11 +357,11 @@ def factor_common_factors(graph: Graph) -> Graph:
         first.pop(next(i for i, o in enumerate(first) if same(o, common)))
         second.pop(next(i for i, o in enumerate(second) if same(o, common)))
         rests = [product(t, node.out, node.loc, node.backward_of, nodes) for t in (first, second)]
-        if all(isinstance(r, Literal) for r in rests):
+        if all(isinstance(r, Literal) and type(r.value) in (int, float) for r in rests):
             a, b = (r.value for r in rests)
             rest = Literal(a + b if name == "add" else a - b)
-        else:
-            shape = np.broadcast_shapes(*[r.shape for r in rests if isinstance(r, Var)])
+        else:  # (the user's arrays stay references: nothing is computed from them here)
+            shape = np.broadcast_shapes(*map(_shape_of, rests))
             rest = Var(next(ids), shape, node.out.dtype)
             nodes.append(Node(node.primitive, rests, {}, rest, node.loc, node.backward_of))
         nodes.append(Node(REGISTRY["multiply"], [common, rest], {}, node.out, node.loc, node.backward_of))
