@@ -150,3 +150,18 @@ def test_a_product_of_thousands_of_factors_is_no_problem():
 
     x = np.linspace(-1, 1, 5)
     np.testing.assert_allclose(td.grad(fun)(x), w ** 3000 * (1 + 2 * x), rtol=1e-10)
+
+
+def test_factoring_computes_nothing_from_the_users_arrays_ahead_of_time():
+    # contributions g*w + g*c to x, with w and c the user's arrays: g*(w + c), where w + c is
+    # computed by the generated code on each call (it reads the arrays by reference)
+    w = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    c = np.array([0.5, 1.5, -2.0])
+
+    def fun(x):
+        return np.sum(np.tanh(x * w + x * c))
+
+    source = td.grad(fun).source(X)
+    assert "_c0 + _c1" in source or "_c1 + _c0" in source, source
+    np.testing.assert_allclose(td.grad(fun)(X), (1 - np.tanh(X * (w + c)) ** 2) * (w + c), rtol=1e-14)
+    check_grads(fun, X, order=2)
