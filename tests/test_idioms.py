@@ -179,12 +179,16 @@ def bce_summed(z, y):
     return np.sum(-(z * y) + (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))))
 
 
+def bce_log_form(z, y):  # as TensorFlow's documentation writes it
+    return np.mean(np.maximum(z, 0) - z * y + np.log(1 + np.exp(-np.abs(z))))
+
+
 Z = np.array([-800.0, -40.0, -3.0, -0.5, 0.0, 0.25, 2.0, 40.0, 800.0])
 LABELS = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
 
 
 @pytest.mark.parametrize("fun, scale", [(bce, 1 / 9), (bce_reordered, 1 / 9), (bce_negated, 1 / 9),
-                                        (bce_summed, 1.0)])
+                                        (bce_summed, 1.0), (bce_log_form, 1 / 9)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softplus_terms_have_the_sigmoid_as_gradient(fun, scale, dtype):
     z, y = Z.astype(dtype), LABELS.astype(dtype)
@@ -226,7 +230,12 @@ def relu_of_another_value(z):
     return np.sum(np.maximum(2 * z, 0) + np.log1p(np.exp(-np.abs(z))))
 
 
-@pytest.mark.parametrize("fun", [relu_used_twice, opposite_signs, log1p_term_broadcast, relu_of_another_value])
+def log_of_two_plus(z):
+    return np.sum(np.maximum(z, 0) + np.log(2 + np.exp(-np.abs(z))))
+
+
+@pytest.mark.parametrize("fun", [relu_used_twice, opposite_signs, log1p_term_broadcast, relu_of_another_value,
+                                 log_of_two_plus])
 def test_softplus_lookalikes_keep_their_own_rules(fun):
     # Taking the shortcut here would be wrong: finite differences would catch it.
     z = np.array([-2.0, -0.3, 0.4, 1.5])

@@ -8,9 +8,10 @@ carries terms that cancel in exact arithmetic yet still cost NumPy calls:
   constant along the summed axes). Differentiated rule by rule, ``m`` gets a gradient that is
   zero up to rounding, and when ``m`` is ``np.max(x)`` it is then spread over the maxima with a
   tie mask. Here both edges into ``m`` are dropped.
-- **softplus**: ``maximum(z, 0) + log1p(exp(-abs(z)))`` is ``logaddexp(0, z)``, whose derivative
-  is ``sigmoid(z)``; rule by rule it is ``(1 + sign(z))/2 - sign(z) * e / (1 + e)``. Here the two
-  terms' gradients are replaced by one, ``g * sigmoid(z)``, written on ``log1p``.
+- **softplus**: ``maximum(z, 0) + log1p(exp(-abs(z)))`` (or ``log(1 + exp(-abs(z)))``) is
+  ``logaddexp(0, z)``, whose derivative is ``sigmoid(z)``; rule by rule it is
+  ``(1 + sign(z))/2 - sign(z) * e / (1 + e)``. Here the two terms' gradients are replaced by
+  one, ``g * sigmoid(z)``, written on the ``log1p`` (or ``log``).
 
 Only the gradient changes, never the forward value, and only where the structure proves the
 replacement exact: every intermediate of the idiom is used by the idiom alone, the shapes line
@@ -48,7 +49,7 @@ def plan(nodes: list, outputs: list, wanted: set) -> GradientPlan:
         name = node.primitive.name
         if name in ("add", "subtract"):
             _logsumexp_shift(graph, index, result)
-        elif name == "log1p":
+        elif name in ("log1p", "log"):
             _softplus(graph, index, result)
     return result
 
@@ -200,9 +201,22 @@ def _is_zero(v) -> bool:
             and v.value == 0)
 
 
+def _one_plus(graph, v, owner: int):
+    """``u`` for ``v = 1 + u`` (or ``u + 1``) used only at node ``owner``, else None."""
+    node, _ = graph.producer(v, "add")
+    if node is None or graph.only_use(v) != (owner, 0):
+        return None
+    for k in (0, 1):
+        one = node.inputs[k]
+        if isinstance(one, Literal) and np.ndim(one.value) == 0 and one.value == 1 and not isinstance(one.value, bool):
+            return node.inputs[1 - k]
+    return None
+
+
 def _softplus(graph, index: int, result: GradientPlan) -> None:
-    log1p_node = graph.nodes[index]
-    exp_node, _ = graph.producer(log1p_node.inputs[0], "exp")
+    log1p_node = graph.nodes[index]  # log1p(e), or log(1 + e)
+    e = log1p_node.inputs[0] if log1p_node.primitive.name == "log1p" else _one_plus(graph, log1p_node.inputs[0], index)
+    exp_node, _ = graph.producer(e, "exp")
     neg_node, _ = graph.producer(exp_node.inputs[0] if exp_node else None, "negative")
     abs_node, _ = graph.producer(neg_node.inputs[0] if neg_node else None, "abs")
     if abs_node is None or not isinstance(abs_node.inputs[0], Var):
