@@ -269,7 +269,13 @@ def _other_libraries() -> dict:
         import jax.numpy as jnp
 
         jax.config.update("jax_enable_x64", True)
-        libs["jax"] = lambda w: jax.jit(jax.grad(w.loss(jnp), argnums=w.argnums))
+
+        def jax_grad(w):
+            grad = jax.jit(jax.grad(w.loss(jnp), argnums=w.argnums))
+            # JAX returns before it has computed (asynchronous dispatch): wait for the result,
+            # or the timing measures only the dispatch and queues thousands of calls.
+            return lambda *args: jax.block_until_ready(grad(*args))
+        libs["jax"] = jax_grad
     except ImportError:
         pass
     return libs
