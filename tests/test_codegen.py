@@ -8,13 +8,13 @@ import subprocess
 import sys
 import textwrap
 import tokenize
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import tracediff as td
 from tracediff import codegen
+from tracediff.bench import peak_memory
 
 
 def _module_from(tmp_path, name, code):
@@ -467,15 +467,6 @@ def test_in_place_results_are_right_for_every_operand_position_and_dtype():
             np.testing.assert_allclose(g[:5], td.grad(f)(xd[:5]), rtol=1e-6 if dtype == np.float32 else 1e-13)
 
 
-def _peak_bytes(call) -> int:
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_an_argument_of_a_large_call_is_named_and_the_call_writes_into_it():
     x = np.linspace(-2, 2, BIG)
     grad = td.grad(lambda x: np.sum(np.exp(-x ** 2) * x))
@@ -502,7 +493,8 @@ def test_results_computed_in_a_reused_array_are_written_into_it_too():
     source = grad.source(w)
     assert re.search(r"np\.divide\(np\.multiply\(.*out=(t\d+)\),.*out=\1\)", " ".join(source.split())), source
     np.testing.assert_allclose(grad(w), by_hand(w), rtol=1e-10)
-    assert _peak_bytes(lambda: grad(w)) <= _peak_bytes(lambda: by_hand(w))
+    # no array more than by hand (an array is 512 KB; the slack is the call's Python objects)
+    assert peak_memory(lambda: grad(w)) <= peak_memory(lambda: by_hand(w)) + 4096
 
 
 def test_one_minus_a_large_temporary_is_computed_in_it_with_the_same_numbers():
