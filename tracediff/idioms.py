@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ir import Literal, Var
+from .ir import Literal, Var, uses_of
 
 
 @dataclass
@@ -58,12 +58,8 @@ class _Uses:
     def __init__(self, nodes, outputs, wanted):
         self.nodes = nodes
         self.index = {n.out.id: i for i, n in enumerate(nodes) if n.out is not None}
-        self.uses: dict[int, list] = {}
-        for i, node in enumerate(nodes):
-            for k, v in enumerate(node.inputs):
-                if isinstance(v, Var):
-                    self.uses.setdefault(v.id, []).append((i, k))
-        self.pinned = set(wanted) | {getattr(v, "id", None) for v in outputs}
+        self.uses = uses_of(nodes)
+        self.pinned = set(wanted) | {v.id for v in outputs}
 
     def producer(self, v, name: str):
         """The node that made ``v`` and its index, if it is a ``name`` node."""
@@ -78,10 +74,6 @@ class _Uses:
         uses or its own cotangent is asked for."""
         uses = self.uses.get(v.id, [])
         return uses[0] if len(uses) == 1 and v.id not in self.pinned else None
-
-
-def _shape(v) -> tuple:
-    return v.shape if isinstance(v, Var) else np.shape(v.value)
 
 
 def _strip(shape: tuple) -> tuple:
@@ -120,7 +112,7 @@ def _summed_axes(reduce_node, ndim: int) -> set:
 
 def _constant_along(m, x, axes: set) -> bool:
     """``x - m`` keeps ``x``'s shape and ``m`` takes one value along every axis in ``axes``."""
-    shape, xshape = _shape(m), _shape(x)
+    shape, xshape = m.shape, x.shape
     if len(shape) > len(xshape) or np.broadcast_shapes(shape, xshape) != xshape:
         return False
     aligned = (1,) * (len(xshape) - len(shape)) + tuple(shape)
@@ -129,7 +121,7 @@ def _constant_along(m, x, axes: set) -> bool:
 
 def _expands(graph, m1, m2) -> bool:
     """``m1`` is ``m2`` or ``m2`` with unit axes inserted (``m[:, None]``, a reshape)."""
-    if m1 is m2 or (isinstance(m1, Var) and isinstance(m2, Var) and m1.id == m2.id):
+    if isinstance(m1, Var) and isinstance(m2, Var) and m1.id == m2.id:
         return True
     for name in ("getitem", "reshape"):
         node, _ = graph.producer(m1, name)
@@ -140,7 +132,7 @@ def _expands(graph, m1, m2) -> bool:
             index = index if isinstance(index, tuple) else (index,)
             if not all(i is None or i == slice(None) for i in index):
                 return False
-        return [n for n in _shape(m1) if n != 1] == [n for n in _shape(m2) if n != 1]
+        return [n for n in m1.shape if n != 1] == [n for n in m2.shape if n != 1]
     return False
 
 
@@ -158,16 +150,16 @@ def _logsumexp_shift(graph, index: int, result: GradientPlan) -> None:
     if diff is None or d.id in graph.pinned:
         return
     x, m = diff.inputs
-    axes = _summed_axes(reduce_node, len(_shape(x)))
+    axes = _summed_axes(reduce_node, len(x.shape))
     if not (isinstance(m, Var) and m.requires_grad and _constant_along(m, x, axes)):
         return
     keepdims = reduce_node.params.get("keepdims")
     if not subtract:
         # m + log(sum(exp(x - m))): the same m, lined up with the reduced shape as in x - m.
-        aligned = (1,) * (len(_shape(x)) - len(_shape(m))) + _shape(m)
+        aligned = (1,) * (len(x.shape) - len(m.shape)) + m.shape
         kept = [n for a, n in enumerate(aligned) if keepdims or a not in axes]
         if (graph.only_use(d) == (ei, 0) and isinstance(shift, Var) and _expands(graph, m, shift)
-                and _strip(_shape(shift)) == _strip(kept)):
+                and _strip(shift.shape) == _strip(kept)):
             result.cancelled |= {(di, 1), (index, 1 - k)}
     elif isinstance(shift, Var) and shift.id == d.id and keepdims:
         # s - log(sum(exp(s), keepdims=True)) with s = x - m, s used by this idiom alone.
@@ -187,7 +179,7 @@ def _sum_path(graph, v) -> dict:
             return path
         node = graph.nodes[use[0]]
         name = node.primitive.name
-        if name not in ("add", "subtract", "negative") or node.out.shape != _shape(v):
+        if name not in ("add", "subtract", "negative") or node.out.shape != v.shape:
             return path
         sign = -sign if name == "negative" or (name == "subtract" and use[1] == 1) else sign
         path[node.out.id] = sign
@@ -196,9 +188,10 @@ def _sum_path(graph, v) -> dict:
             return path
 
 
-def _is_zero(v) -> bool:
+def _is_scalar(v, x) -> bool:
+    """``v`` is the constant number ``x`` (not an array of it, not a bool)."""
     return (isinstance(v, Literal) and np.ndim(v.value) == 0 and not isinstance(v.value, (bool, np.bool_))
-            and v.value == 0)
+            and v.value == x)
 
 
 def _one_plus(graph, v, owner: int):
@@ -206,11 +199,7 @@ def _one_plus(graph, v, owner: int):
     node, _ = graph.producer(v, "add")
     if node is None or graph.only_use(v) != (owner, 0):
         return None
-    for k in (0, 1):
-        one = node.inputs[k]
-        if isinstance(one, Literal) and np.ndim(one.value) == 0 and one.value == 1 and not isinstance(one.value, bool):
-            return node.inputs[1 - k]
-    return None
+    return next((node.inputs[1 - k] for k in (0, 1) if _is_scalar(node.inputs[k], 1)), None)
 
 
 def _softplus(graph, index: int, result: GradientPlan) -> None:
@@ -226,7 +215,7 @@ def _softplus(graph, index: int, result: GradientPlan) -> None:
         return
     for mi, k in graph.uses.get(z.id, []):
         relu = graph.nodes[mi]
-        if relu.primitive.name != "maximum" or not _is_zero(relu.inputs[1 - k]):
+        if relu.primitive.name != "maximum" or not _is_scalar(relu.inputs[1 - k], 0):
             continue
         if not relu.out.dtype == log1p_node.out.dtype == z.dtype:
             continue  # maximum(z32, np.float64(0)) is float64: the two cotangents differ in rounding

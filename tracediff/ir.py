@@ -68,6 +68,11 @@ class Literal:
         self.value = value
         self.captured = captured
 
+    @property
+    def shape(self) -> tuple:
+        """The constant's shape (``()`` for a scalar), so any operand has ``.shape``."""
+        return np.shape(self.value)
+
     def __repr__(self) -> str:
         v = self.value
         if isinstance(v, np.ndarray):
@@ -84,6 +89,16 @@ def operand_key(v) -> tuple:
     if isinstance(value, np.ndarray):
         return ("array", id(value))
     return ("scalar", type(value), repr(value))
+
+
+def uses_of(nodes: list) -> dict:
+    """{var id: [(node index, operand index), ...]}: where each value is read, in order."""
+    uses: dict = {}
+    for i, node in enumerate(nodes):
+        for k, v in enumerate(node.inputs):
+            if isinstance(v, Var):
+                uses.setdefault(v.id, []).append((i, k))
+    return uses
 
 
 def params_key(params: dict):

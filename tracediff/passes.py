@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .ir import Graph, Literal, Node, Var, operand_key, params_key
+from .ir import Graph, Literal, Node, Var, operand_key, params_key, uses_of
 
 
 def optimize(graph: Graph) -> Graph:
@@ -27,19 +27,15 @@ def drop_recompute_marks(graph: Graph) -> Graph:
 def implicit_broadcasts(graph: Graph) -> Graph:
     """Drop ``np.broadcast_to`` when every use is an elementwise operation that broadcasts its
     operands anyway and whose result keeps its shape (reduction rules leave such broadcasts)."""
-    uses: dict = {}
-    for node in graph.nodes:
-        for v in node.inputs:
-            if isinstance(v, Var):
-                uses.setdefault(v.id, []).append(node)
+    uses = uses_of(graph.nodes)
     output_ids = {v.id for v in graph.outputs if isinstance(v, Var)}
     replace = {}
     for node in graph.nodes:
         if node.primitive.name != "broadcast_to" or node.out.id in output_ids:
             continue
         source = node.inputs[0]
-        source_shape = source.shape if isinstance(source, Var) else np.shape(source.value)
-        consumers = uses.get(node.out.id, [])
+        source_shape = source.shape
+        consumers = [graph.nodes[i] for i, _ in uses.get(node.out.id, [])]
         if consumers and all(_broadcasts_anyway(c, node.out, source_shape) for c in consumers):
             replace[node.out.id] = source
     return _substitute(graph, replace) if replace else graph
@@ -49,7 +45,7 @@ def _broadcasts_anyway(consumer, broadcast_var, source_shape) -> bool:
     if not consumer.primitive.elementwise or consumer.out is None:
         return False
     shapes = [source_shape if isinstance(v, Var) and v.id == broadcast_var.id
-              else (v.shape if isinstance(v, Var) else np.shape(v.value)) for v in consumer.inputs]
+              else v.shape for v in consumer.inputs]
     try:
         return np.broadcast_shapes(*shapes) == consumer.out.shape
     except ValueError:
@@ -102,8 +98,7 @@ def scalarize_uniform_constants(graph: Graph) -> Graph:
         for i, v in enumerate(node.inputs):
             if not (isinstance(v, Literal) and isinstance(v.value, np.ndarray) and v.value.size) or v.captured:
                 continue
-            others = [np.shape(o.value) if isinstance(o, Literal) else o.shape
-                      for j, o in enumerate(node.inputs) if j != i]
+            others = [o.shape for j, o in enumerate(node.inputs) if j != i]
             flat = v.value.ravel()
             if np.broadcast_shapes((), *others) == node.out.shape and np.all(flat == flat[0]):
                 # A NumPy scalar keeps the array's dtype; a Python scalar reads better and gives
@@ -209,10 +204,6 @@ def _same_as_operand(node, producer):
     return None
 
 
-def _shape_of(v) -> tuple:
-    return v.shape if isinstance(v, Var) else np.shape(v.value)
-
-
 def _scalar(v) -> bool:
     return (isinstance(v, Literal) and isinstance(v.value, (int, float, np.number))
             and not isinstance(v.value, (bool, np.bool_)))
@@ -276,9 +267,9 @@ def _fold_scalar_chains(node, producer) -> None:
         spread = made_by(ins[0], "broadcast_to")
         x, shape = spread.inputs[0], spread.out.shape
         axes = range(len(shape)) if node.params["axis"] is None else node.params["axis"]
-        aligned = (1,) * (len(shape) - len(_shape_of(x))) + tuple(_shape_of(x))
+        aligned = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
         reshaped = made_by(x, "reshape")
-        if reshaped is not None and _shape_of(x) != node.out.shape:
+        if reshaped is not None and x.shape != node.out.shape:
             x = reshaped.inputs[0]  # the value before its unit axes were added for the broadcast
         if (all(aligned[a] == 1 for a in axes) and isinstance(x, Var) and x.shape == node.out.shape
                 and node.out.dtype.kind == "f"):
@@ -295,19 +286,14 @@ def factor_common_factors(graph: Graph) -> Graph:
     the incoming cotangent). The result can differ from the unfactored one in the last place."""
     from .primitives.core import REGISTRY
 
-    uses: dict = {}
-    for node in graph.nodes:
-        for v in node.inputs:
-            if isinstance(v, Var):
-                uses[v.id] = uses.get(v.id, 0) + 1
-    for v in graph.outputs:
-        if isinstance(v, Var):
-            uses[v.id] = uses.get(v.id, 0) + 2  # never folded away
+    uses = uses_of(graph.nodes)
+    outputs = {v.id for v in graph.outputs if isinstance(v, Var)}  # never folded away
     producer = {n.out.id: n for n in graph.nodes if n.out is not None}
     ids = itertools.count(max([v.id for v in graph.inputs] + list(producer), default=-1) + 1)
 
     def product_node(v):
-        node = producer.get(v.id) if isinstance(v, Var) and uses.get(v.id) == 1 else None
+        used_once = isinstance(v, Var) and len(uses.get(v.id, ())) == 1 and v.id not in outputs
+        node = producer.get(v.id) if used_once else None
         return node if node is not None and node.primitive.name == "multiply" else None
 
     def factors(v) -> list | None:
@@ -336,7 +322,7 @@ def factor_common_factors(graph: Graph) -> Graph:
     def product(operands, like, loc, backward_of, nodes) -> object:
         value = operands[0]
         for operand in operands[1:]:
-            shape = np.broadcast_shapes(_shape_of(value), _shape_of(operand))
+            shape = np.broadcast_shapes(value.shape, operand.shape)
             out = Var(next(ids), shape, like.dtype)
             nodes.append(Node(REGISTRY["multiply"], [value, operand], {}, out, loc, backward_of))
             value = out
@@ -350,7 +336,7 @@ def factor_common_factors(graph: Graph) -> Graph:
             nodes.append(node)
             continue
         first, second = terms
-        common = next((f for f in first if _shape_of(f) == node.out.shape and any(same(f, o) for o in second)), None)
+        common = next((f for f in first if f.shape == node.out.shape and any(same(f, o) for o in second)), None)
         if common is None:
             nodes.append(node)
             continue
@@ -361,7 +347,7 @@ def factor_common_factors(graph: Graph) -> Graph:
             a, b = (r.value for r in rests)
             rest = Literal(a + b if name == "add" else a - b)
         else:  # (the user's arrays stay references: nothing is computed from them here)
-            shape = np.broadcast_shapes(*map(_shape_of, rests))
+            shape = np.broadcast_shapes(*[r.shape for r in rests])
             rest = Var(next(ids), shape, node.out.dtype)
             nodes.append(Node(node.primitive, rests, {}, rest, node.loc, node.backward_of))
         nodes.append(Node(REGISTRY["multiply"], [common, rest], {}, node.out, node.loc, node.backward_of))
