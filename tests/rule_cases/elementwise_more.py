@@ -117,4 +117,16 @@ CASES = [
     _binary("copysign", np.copysign),
     _binary("remainder", np.remainder),
     _binary("fmod", np.fmod),
+    # powers at x == 0 (issue 13): right for every exponent, at every order
+    Case("power", "x ** [0, 1, 2, 3] at 0 (polynomial features)", lambda x: x[:, None] ** np.arange(4.0),
+         lambda r: (_with_zero(r, 3),)),
+    Case("power", "x ** 0, 1, 2, 3, 1.0 at 0", lambda x: np.stack([x ** 0, x ** 1, x ** 2, x ** 3, x ** 1.0]),
+         lambda r: (_with_zero(r, 3),)),
+    Case("power", "second order at 0", second_order(lambda x: x[:, None] ** np.arange(4.0)),
+         lambda r: (_with_zero(r, 3),)),
+    Case("power", "x ** y, y 0, 1 and 2.5", lambda x, y: x ** y,
+         lambda r: (r(2, 3), np.array([0.0, 1.0, 2.5], r(1).dtype)), (0, 1)),
+    Case("float_power", "at 0", lambda x: np.float_power(x[:, None], np.arange(4.0)), lambda r: (_with_zero(r, 3),)),
+    Case("float_power", "x ** 2 and 1 at 0", lambda x: np.float_power(x, 2) + np.float_power(x, 1),
+         lambda r: (_with_zero(r, 3),)),
 ]

@@ -122,6 +122,15 @@ CASES = [
     Case("setitem", "x[::-2, ::-1] += v", _written(_add((slice(None, None, -2), slice(None, None, -1)))),
          lambda r: (r(3, 4), r(2, 4)), (0, 1)),
     Case("setitem", "x[mask] = x[mask] * v (computed mask)", _written(_set_mask_scaled), lambda r: (r(3, 4), r()), (0, 1)),
+    # writes that broadcast v: NumPy drops v's leading 1s the slot does not have (issue 13)
+    Case("setitem", "x[1] = v, v (1, 4)", _written(_set(1)), lambda r: (r(3, 4), r(1, 4)), (0, 1)),
+    Case("setitem", "x[:2] = v, v (1, 1, 4)", _written(_set(slice(None, 2))), lambda r: (r(3, 4), r(1, 1, 4)), (0, 1)),
+    Case("setitem", "x[:, 1] = v, v (1, 1)", _written(_set((slice(None), 1))), lambda r: (r(3, 4), r(1, 1)), (0, 1)),
+    Case("setitem", "x[[0, 2]] = v, v (1, 2, 1)", _written(_set([0, 2])), lambda r: (r(3, 4), r(1, 2, 1)), (0, 1)),
+    Case("setitem", "x[[0, 2, 0]] = v, v (1, 3, 4)", _written(_set([0, 2, 0])), lambda r: (r(3, 4), r(1, 3, 4)),
+         (0, 1)),
+    Case("setitem", "x[:, :2] += v, v (2,)", _written(_add((slice(None), slice(None, 2)))), lambda r: (r(3, 4), r(2)),
+         (0, 1)),
     # take
     Case("getitem", "np.take axis=None", lambda x: np.take(x, [5, 0, 5, 11]) ** 2, lambda r: (r(3, 4),)),
     Case("getitem", "np.take one index, axis=1", lambda x: np.take(x, 2, axis=1) ** 2, lambda r: (r(3, 4),)),

@@ -133,4 +133,14 @@ CASES = [
          lambda r: (r(2, 3, 4),)),
     Case("abs", "vector_norm ord=1 axis=None", lambda x: np.linalg.vector_norm(x, ord=1), lambda r: (r(3, 4),)),
     Case("abs", "matrix_norm ord=inf", lambda x: np.linalg.matrix_norm(x, ord=np.inf), lambda r: (r(2, 3, 4),)),
+    # axis=0 and axis=-1 of a 0-d value, which NumPy's ufunc reductions and cumsum take (issue 13)
+    Case("max", "axis=0 of a 0-d value", lambda x: np.max(np.sum(x ** 2), axis=0), lambda r: (r(3),)),
+    Case("min", "axis=-1 keepdims of a 0-d value", lambda x: np.min(x * 3, axis=-1, keepdims=True), lambda r: (r(),)),
+    Case("sum", "axis=-1 of a 0-d value", lambda x: np.sum(np.prod(x), axis=-1), lambda r: (r(3),)),
+    Case("prod", "axis=0 of a 0-d value", lambda x: np.prod(x ** 2, axis=0), lambda r: (r(),)),
+    Case("ptp", "axis=0 of a 0-d value", lambda x: np.ptp(x, axis=0) + x, lambda r: (r(),)),
+    Case("cumsum", "axis=0 of a 0-d value", lambda x: np.cumsum(np.sum(x ** 2), axis=0), lambda r: (r(3),)),
+    Case("cumprod", "axis=-1 of a 0-d value", lambda x: np.cumprod(x * 2, axis=-1), lambda r: (r(),)),
+    Case("where", "nanmax, nanmean axis=0 of a 0-d value", lambda x: np.nanmax(x, axis=0) * np.nanmean(x, axis=-1),
+         lambda r: (r(),)),
 ]

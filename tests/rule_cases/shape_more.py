@@ -165,4 +165,10 @@ CASES = [
     Case("empty_like", "np.empty_like filled by writes",
          lambda x: (lambda e: (e.__setitem__(Ellipsis, x * 2.0), e ** 2)[1])(np.empty_like(x)), lambda r: (r(3, 4),)),
     Case("take_along_axis", "x.sort() in place", _inplace_sort_rows, lambda r: (r(3, 4),)),
+    # 0-d values (issue 13)
+    Case("repeat", "np.repeat axis=0 of a 0-d value", lambda x: np.repeat(x * 2, 3, axis=0) * np.arange(3),
+         lambda r: (r(),)),
+    Case("copy", "np.pad of a 0-d value", lambda x: np.pad(x ** 2, 2), lambda r: (r(),)),
+    Case("reshape", "np.transpose(x)[None, ..., None] of a 0-d value", lambda x: np.transpose(x)[None, ..., None] * x,
+         lambda r: (r(),)),
 ]

@@ -55,6 +55,12 @@ def _cases():
         Case("log_softmax", "axis=1", lambda x: sp.log_softmax(x, axis=1), lambda r: (r(3, 4),)),
         Case("log_softmax", "all", lambda x: sp.log_softmax(x), lambda r: (r(3, 4),)),
         Case("log_softmax", "second order", second_order(lambda x: sp.log_softmax(x, axis=-1)), lambda r: (r(2, 3),)),
+        # axis=0 and axis=-1 of a 0-d value, which SciPy takes (issue 13)
+        Case("logsumexp", "axis=0 of a 0-d value", lambda x: sp.logsumexp(np.sum(x ** 2), axis=0), lambda r: (r(3),)),
+        Case("logsumexp", "axis=(-1,) keepdims of a 0-d value",
+             lambda x: sp.logsumexp(x * 2, axis=(-1,), keepdims=True), lambda r: (r(),)),
+        Case("softmax", "axis=-1 of a 0-d value", lambda x: sp.softmax(x, axis=-1) * x, lambda r: (r(),)),
+        Case("log_softmax", "axis=0 of a 0-d value", lambda x: sp.log_softmax(x * x, axis=0) + x, lambda r: (r(),)),
     ]
     return cases
 

@@ -15,6 +15,7 @@ import operator
 
 import numpy as np
 
+from ..tracing import Tracer
 from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr, np_function
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -86,20 +87,39 @@ subtract = _ufunc(np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g, 
 multiply = _ufunc(np.multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x, op=ast.Mult())
 divide = _ufunc(np.true_divide, lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y,
                 name="divide", op=ast.Div(), domain=(0.5, 2.0))
-power = _ufunc(
-    np.power,
-    lambda g, ans, x, y: g * y * x ** (y - 1),
-    # log(x) is only real for x > 0; where x == 0 the y-cotangent is 0 (0**y is flat in y for y > 0)
-    lambda g, ans, x, y: g * ans * np.log(np.where(x > 0, x, 1.0)),
-    op=ast.Pow(), domain=(0.5, 2.0),
-    caveat="the exponent's gradient is taken as 0 where the base is <= 0",
-)
-float_power = _ufunc(
-    np.float_power,
-    lambda g, ans, x, y: g * y * np.float_power(x, y - 1),
-    lambda g, ans, x, y: g * ans * np.log(np.where(x > 0, x, 1.0)),
-    domain=(0.5, 2.0), caveat="the exponent's gradient is taken as 0 where the base is <= 0",
-)
+
+
+def _base_rule(power_function):
+    """The base's rule of ``x ** y``: y * x ** (y - 1), written so that it is right at x == 0 for
+    every y, and so is its own derivative (the second-order rule runs through this expression).
+
+    Only y == 0 needs care there: x ** 0 is 1 everywhere, but 0 * 0 ** -1 is 0 * inf. A number
+    exponent (known when tracing, as in ``x ** 2``) picks its rule then: none for 0, ``g`` for 1,
+    y * x ** (y - 1) otherwise (finite at 0 for y >= 1; inf for 0 < y < 1, as NumPy computes it;
+    a Python float computes as Python does, where 0.0 ** -0.5 raises). An array exponent replaces x
+    by 1 where x == 0 and y == 0, so that the term is 0 * 1 and nothing infinite is computed
+    there, not even in the branch np.where would mask (its cotangent 0 times inf would be NaN).
+    Away from x == 0 the rule is y * x ** (y - 1), also where y == 0, so the derivative of the
+    rule with respect to y (a mixed second derivative) stays right.
+    """
+    def rule(g, ans, x, y):
+        if not isinstance(y, Tracer):
+            if y == 0:
+                return None
+            return g if y == 1 else g * y * power_function(x, y - 1)
+        return g * y * power_function(np.where((x == 0) & (y == 0), 1.0, x), y - 1)
+    return rule
+
+
+# log(x) is only real for x > 0; where x == 0 the y-cotangent is 0 (0**y is flat in y for y > 0)
+def _exponent_rule(g, ans, x, y):
+    return g * ans * np.log(np.where(x > 0, x, 1.0))
+
+
+power = _ufunc(np.power, _base_rule(np.power), _exponent_rule, op=ast.Pow(), domain=(0.5, 2.0),
+               caveat="the exponent's gradient is taken as 0 where the base is <= 0")
+float_power = _ufunc(np.float_power, _base_rule(np.float_power), _exponent_rule, domain=(0.5, 2.0),
+                     caveat="the exponent's gradient is taken as 0 where the base is <= 0")
 negative = _ufunc(np.negative, lambda g, ans, x: -g, op=ast.USub())
 positive = _ufunc(np.positive, lambda g, ans, x: g)
 square = _ufunc(np.square, lambda g, ans, x: g * 2 * x)

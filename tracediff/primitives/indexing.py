@@ -203,11 +203,14 @@ def _emit_setitem(target, args, index, distinct=True):
 def _setitem_v_vjp(g, ans, x, v, *operands, index, distinct=True):
     # setitem numbers its index operands from 2 (after x and v), getitem from 1 (after x)
     written = getitem_p.bind(g, *operands, index=_renumber(index, 1))
-    if distinct:
-        return written
-    won = winners_p.bind(*operands, index=_renumber(index, 0), shape=np.shape(x),
-                         result_shape=np.shape(written))
-    return np.where(won, written, 0.0)  # a write overwritten by a later one had no effect
+    if not distinct:
+        won = winners_p.bind(*operands, index=_renumber(index, 0), shape=np.shape(x),
+                             result_shape=np.shape(written))
+        written = np.where(won, written, 0.0)  # a write overwritten by a later one had no effect
+    # NumPy drops leading 1s of v that the slot does not have (a (1, 3) value in a (3,) row): put
+    # them back; reverse mode then sums over the axes along which v was broadcast.
+    extra = np.ndim(v) - np.ndim(written)
+    return np.reshape(written, (1,) * extra + np.shape(written)) if extra > 0 else written
 
 
 setitem_p = Primitive("setitem", _setitem_impl, emit_statements=_emit_setitem)
@@ -302,6 +305,10 @@ defbatch(setitem_p, _batch_setitem)
 def getitem(x, index):
     """``x[index]`` for a traced ``x`` (or traced index arrays)."""
     template, operands = split_index(index, 1)
+    if np.ndim(x) == 0 and None in template and all(t is None or t is Ellipsis for t in template):
+        # only new axes on a 0-d value: a reshape, which also takes one held as a Python float
+        # (np.transpose(2.0) is a 0-d array in NumPy, and np.transpose(2.0)[None] is valid)
+        return np.reshape(x, (1,) * template.count(None))
     _guard_mask_sizes(operands)
     out = getitem_p.bind(x, *operands, index=template)
     if isinstance(x, Tracer) and out._view_of is x:
@@ -572,6 +579,8 @@ def _guard_size(x) -> None:
 
 def _count_nonzero(a, axis=None, *, keepdims=False):
     ndim = np.ndim(a)
+    if ndim == 0 and axis is not None and not isinstance(axis, (tuple, list)) and operator.index(axis) in (0, -1):
+        axis = None  # as NumPy's reductions: axis 0 or -1 of a 0-d array is all of it
     if axis is not None:
         axes = axis if isinstance(axis, (tuple, list)) else (axis,)
         axes = tuple(_normalize_axis(ax, ndim, "np.count_nonzero") for ax in axes)

@@ -9,9 +9,13 @@ from ..tracing import Tracer
 from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, method_or_function, np_attr, py_literal
 
 
-def normalize_axis(axis, ndim: int, function: str):
-    """``axis`` as a sorted tuple of non-negative ints, or None for all axes."""
-    if axis is None:
+def normalize_axis(axis, ndim: int, function: str, *, scalar_axis: bool = False):
+    """``axis`` as a sorted tuple of non-negative ints, or None for all axes.
+
+    ``scalar_axis``: the function takes axis=0 or axis=-1 (an int, not a tuple) on a 0-d value, as
+    NumPy's ufunc reductions (np.sum, np.max, ...) do, where it means all (none) of its axes.
+    """
+    if axis is None or (scalar_axis and ndim == 0 and not isinstance(axis, tuple) and int(axis) in (0, -1)):
         return None
     axes = axis if isinstance(axis, tuple) else (axis,)
     out = []
@@ -65,9 +69,10 @@ sum_p = _reduction(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     lambda g, ans, x, axis, keepdims: _expand_back(g, x, axis, keepdims),
 )
+# The mean of nothing is NaN (NumPy warns); its cotangent is then empty, whatever g / 1 is.
 mean_p = _reduction(
     "mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
-    lambda g, ans, x, axis, keepdims: _expand_back(g / _count(x, axis), x, axis, keepdims),
+    lambda g, ans, x, axis, keepdims: _expand_back(g / max(_count(x, axis), 1), x, axis, keepdims),
 )
 
 
@@ -77,7 +82,9 @@ def _reducer(prim, numpy_function):
             given = [k for k, v in {"out": out, "dtype": dtype, **unsupported}.items() if v is not None]
             raise TypeError(f"np.{numpy_function.__name__}: {given} not supported on traced values")
         ndim = np.ndim(a) if not hasattr(a, "ndim") else a.ndim
-        return prim.bind(a, axis=normalize_axis(axis, ndim, f"np.{numpy_function.__name__}"),
+        # np.mean(x0d, axis=0) is an error in NumPy; the ufunc reductions (np.sum, ...) take it
+        return prim.bind(a, axis=normalize_axis(axis, ndim, f"np.{numpy_function.__name__}",
+                                                scalar_axis=prim is not mean_p),
                          keepdims=bool(keepdims))
 
     FUNCTIONS[numpy_function] = handler
@@ -90,12 +97,15 @@ _reducer(mean_p, np.mean)
 def _extremum_vjp(g, ans, x, axis, keepdims):
     # The cotangent goes to the elements equal to the extremum, split evenly among ties
     # (the rule np.maximum follows too), so max(x) of [1, 3, 3] sends g/2 to each 3.
+    # NumPy's max propagates NaN, where the derivative does not exist: no entry of a slice whose
+    # extremum is NaN equals it, the share is g / 0, and every entry of that slice gets 0 * inf,
+    # a NaN cotangent (as np.maximum's rule gives both operands), never a silent 0.
     if not keepdims:
         axes = _reduced_axes(x, axis)
         keep_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         ans, g = np.reshape(ans, keep_shape), np.reshape(g, keep_shape)
     winners = x == ans
-    return np.where(winners, g / np.sum(winners, axis=axis, keepdims=True), 0.0)
+    return winners * (g / np.sum(winners, axis=axis, keepdims=True))
 
 
 max_p = _reduction("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), _extremum_vjp)
@@ -110,7 +120,8 @@ def _index_reduction(name):
     def handler(a, axis=None, out=None, *, keepdims=False):
         if out is not None:
             raise TypeError(f"np.{name}: out= is not supported on traced values")
-        params = {"axis": None if axis is None else int(axis) % max(np.ndim(a), 1)}
+        # NumPy sees a 0-d array as 1-D here: axis 0 and -1 are valid
+        params = {"axis": None if axis is None else normalize_axis(int(axis), max(np.ndim(a), 1), f"np.{name}")[0]}
         if keepdims:
             params["keepdims"] = True
         return prim.bind(a, **params)
@@ -130,7 +141,7 @@ def _boolean_reduction(name):
         if out is not None or unsupported:
             raise TypeError(f"np.{name}: out= and other keywords are not supported on traced values")
         return prim.bind(a, axis=normalize_axis(axis, np.ndim(a) if not hasattr(a, "ndim") else a.ndim,
-                                                 f"np.{name}"), keepdims=bool(keepdims))
+                                                 f"np.{name}", scalar_axis=True), keepdims=bool(keepdims))
 
     FUNCTIONS[getattr(np, name)] = handler
 
@@ -281,7 +292,7 @@ max_p.caveat = min_p.caveat = ptp_p.caveat = "ties share the cotangent evenly"
 
 def _ptp(a, axis=None, out=None, keepdims=False):
     _no_extras("ptp", out=out)
-    return ptp_p.bind(a, axis=normalize_axis(axis, _ndim(a), "np.ptp"), keepdims=_flag(keepdims))
+    return ptp_p.bind(a, axis=normalize_axis(axis, _ndim(a), "np.ptp", scalar_axis=True), keepdims=_flag(keepdims))
 
 
 FUNCTIONS[np.ptp] = _ptp
@@ -333,7 +344,10 @@ def _cumulative(prim, numpy_function):
     def handler(a, axis=None, dtype=None, out=None):
         _no_extras(name, dtype=dtype, out=out)
         ndim = _ndim(a)
-        return prim.bind(a, axis=None if axis is None else normalize_axis(int(axis), ndim, f"np.{name}")[0])
+        if axis is not None:
+            axis = normalize_axis(int(axis), max(ndim, 1), f"np.{name}")[0]
+        # NumPy sees a 0-d array as 1-D: along axis 0 (or -1) is along the flattened array
+        return prim.bind(a, axis=axis if ndim else None)
 
     FUNCTIONS[numpy_function] = handler
     return handler

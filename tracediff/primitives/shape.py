@@ -518,9 +518,11 @@ def _repeat(a, repeats, axis=None):
     repeats = _static_ints(repeats)
     if min(repeats if isinstance(repeats, tuple) else (repeats,), default=0) < 0:
         raise ValueError("np.repeat: repeats may not contain negative values")
+    ndim = np.ndim(a)
     if axis is not None:
-        axis = _normalize_axis(axis, np.ndim(a), "np.repeat")
-    return repeat_p.bind(a, repeats=repeats, axis=axis)
+        axis = _normalize_axis(axis, max(ndim, 1), "np.repeat")
+    # NumPy sees a 0-d array as 1-D: along axis 0 (or -1) is along the flattened array
+    return repeat_p.bind(a, repeats=repeats, axis=axis if ndim else None)
 
 
 def _flip(m, axis=None):
@@ -588,6 +590,8 @@ def _pad(array, pad_width, mode="constant", **kwargs):
     width = tuple((int(b), int(a)) for b, a in np.broadcast_to(width, (ndim, 2)))
     if any(v < 0 for pair in width for v in pair):
         raise ValueError("index can't contain negative values")
+    if ndim == 0:  # nothing to pad: NumPy returns a copy (a 0-d array, also of a Python float)
+        return copy_p.bind(array)
     options = {}
     if mode == "constant":
         values = kwargs.pop("constant_values", 0)

@@ -156,7 +156,9 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if b is not None and np.shape(b) != np.shape(a):
         shape = np.broadcast_shapes(np.shape(a), np.shape(b))
         a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
-    axis = normalize_axis(axis, np.ndim(a), "scipy.special.logsumexp")
+    if np.ndim(a) == 0 and isinstance(axis, tuple) and len(axis) == 1:
+        axis = axis[0]  # SciPy takes axis=(0,) on a 0-d value too
+    axis = normalize_axis(axis, np.ndim(a), "scipy.special.logsumexp", scalar_axis=True)
     operands = (a,) if b is None else (a, b)
     return _logsumexp_p.bind(*operands, axis=axis, keepdims=bool(keepdims))
 
@@ -177,7 +179,7 @@ def _softmax_like(name, rule):
     defvjp(prim, rule)
 
     def handler(x, axis=None):
-        return prim.bind(x, axis=normalize_axis(axis, np.ndim(x), f"scipy.special.{name}"))
+        return prim.bind(x, axis=normalize_axis(axis, np.ndim(x), f"scipy.special.{name}", scalar_axis=True))
 
     return prim, handler
 
