@@ -15,6 +15,7 @@ import pytest
 import tracediff as td
 from tracediff import codegen
 from tracediff.bench import peak_memory
+from tracediff.switches import LARGE_AT_ELEMENTS
 
 
 def _module_from(tmp_path, name, code):
@@ -414,7 +415,7 @@ def test_safe_identifier_is_ascii_unique_and_never_a_keyword():
 
 # --- memory: dead large temporaries reused in place, unnamed temporaries kept unnamed ---------
 
-BIG = codegen.FREE_AT_ELEMENTS
+BIG = LARGE_AT_ELEMENTS
 
 
 def weighted_abs_softplus(w, X, y):

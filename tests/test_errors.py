@@ -334,3 +334,123 @@ def test_float_of_a_stopped_gradient_is_allowed():
 
     x = np.array([1.0, 2.0])
     np.testing.assert_allclose(td.grad(f)(x), [3.0, 3.0])
+
+
+# =============================================================================================
+# Outputs that are containers, and arguments tracediff cannot take
+
+
+def loss_and_prediction(x):
+    prediction = np.sin(x)
+    return np.sum(prediction ** 2), prediction
+
+
+def two_losses(x):
+    return [np.sum(x ** 2), np.sum(x)]
+
+
+@pytest.mark.parametrize("fun, kind", [(loss_and_prediction, "tuple"), (two_losses, "list")])
+@pytest.mark.parametrize("transform", [td.grad, td.value_and_grad])
+def test_a_container_output_without_has_aux_says_so(fun, kind, transform):
+    line = call_line()
+    with pytest.raises(td.NonScalarOutputError) as info:
+        transform(fun)(np.ones(3))
+    msg = str(info.value)
+    assert fun.__name__ in msg and f"a {kind} of 2" in msg and "scalar" in msg
+    assert "has_aux=True" in msg and "sum" in msg  # the two ways out
+    assert "plain NumPy array" not in msg
+    assert_location(msg, line, fun.__code__.co_firstlineno + 2)
+
+
+def test_has_aux_is_the_fix_for_a_loss_and_aux_tuple():
+    g, prediction = td.grad(loss_and_prediction, has_aux=True)(np.array([0.5, 1.0]))
+    x = np.array([0.5, 1.0])
+    np.testing.assert_allclose(g, 2 * np.sin(x) * np.cos(x))
+    np.testing.assert_allclose(prediction, np.sin(x))
+
+
+def masked_sum(x, mask=None):
+    return np.sum(x ** 2) if mask is None else np.sum(x[mask] ** 2)
+
+
+def test_none_is_a_static_argument():
+    x = np.array([1.0, 2.0, 3.0])
+    g = td.grad(masked_sum)
+    np.testing.assert_allclose(g(x, None), 2 * x)
+    np.testing.assert_allclose(g(x, mask=None), 2 * x)
+    np.testing.assert_allclose(g(x, np.array([True, False, True])), [2.0, 0.0, 6.0])
+    np.testing.assert_allclose(g(x, None), 2 * x)  # None's specialization again
+
+
+def test_none_as_a_differentiated_argument():
+    line = call_line()
+    with pytest.raises(TypeError) as info:
+        td.grad(masked_sum, argnums=1)(np.ones(3), None)
+    msg = str(info.value)
+    assert "masked_sum" in msg and "argument 1 ('mask')" in msg and "None" in msg
+    assert "argnums" in msg  # what to do: pass a value, or don't differentiate it
+    assert_location(msg, line)
+
+
+def sums_with(x, options):
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("options, path", [({1.0, 2.0}, ""), ({"ids": {1, 2}}, "['ids']")])
+def test_a_set_argument(options, path):
+    line = call_line()
+    with pytest.raises(TypeError) as info:
+        td.grad(sums_with)(np.ones(3), options)
+    msg = str(info.value)
+    assert f"sums_with: argument 1 ('options'){path} is a set" in msg
+    assert "unordered" in msg and "list or tuple" in msg
+    assert_location(msg, line)
+
+
+def test_a_set_as_the_differentiated_argument():
+    with pytest.raises(TypeError, match=r"sums_with: argument 0 \('x'\) is a set.*list or tuple"):
+        td.grad(sums_with)({1.0, 2.0}, None)
+
+
+@pytest.mark.parametrize("argnum", [0, 1])
+@pytest.mark.parametrize("view", [memoryview(np.ones(3)), memoryview(b"abc")])
+def test_a_memoryview_argument(argnum, view):
+    args = [np.ones(3), None]
+    args[argnum] = view
+    line = call_line()
+    with pytest.raises(TypeError) as info:
+        td.grad(sums_with)(*args)
+    msg = str(info.value)
+    assert f"sums_with: argument {argnum} ('{['x', 'options'][argnum]}') is a memoryview" in msg
+    assert "np.asarray(" in msg
+    assert_location(msg, line)
+
+
+def nested(depth, leaf):
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+@pytest.mark.parametrize("argnum", [0, 1])
+def test_an_argument_nested_500_deep_is_a_clear_error(argnum):
+    args = [np.ones(3), None]
+    args[argnum] = nested(500, 1.0)
+    line = call_line()
+    with pytest.raises(TypeError) as info:
+        td.grad(sums_with)(*args)
+    assert not isinstance(info.value, RecursionError)
+    msg = str(info.value)
+    assert f"sums_with: argument {argnum} ('{['x', 'options'][argnum]}')" in msg
+    assert "nested more than" in msg and "np.asarray(" in msg
+    assert_location(msg, line)
+
+
+def innermost_squared(tree):
+    while isinstance(tree, list):
+        (tree,) = tree
+    return tree ** 2
+
+
+def test_an_argument_nested_50_deep_works():
+    assert td.grad(innermost_squared)(nested(50, 3.0)) == nested(50, 6.0)

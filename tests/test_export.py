@@ -51,9 +51,10 @@ RUNNER = textwrap.dedent("""
                 raise ImportError(name + " is blocked: an exported module must not need it")
             return None
 
+    # Hides exactly tracediff and astor, wherever they are installed; the rest of sys.path stays
+    # (NumPy sits beside them in site-packages, and a clone of tracediff may hold the venv).
     sys.meta_path.insert(0, Blocked())
-    here = sys.argv[1]
-    sys.path[:] = [here] + [p for p in sys.path if p and "tracediff" not in p]
+    sys.path.insert(0, sys.argv[1])  # the exported modules
     try:
         import tracediff  # noqa: F401
     except ImportError:

@@ -4,6 +4,7 @@ from .api import grad, trace, value_and_grad, vjp
 from .cache import RetraceWarning
 from .checkpoint import checkpoint
 from .export import ExportError, export
+from .switches import optimizations
 from .errors import (
     EscapedTracerError,
     GuardFailed,
@@ -29,3 +30,4 @@ __all__ = [
     "EscapedTracerError", "TracerConversionError", "MixedTraceError", "GuardFailed", "RetraceWarning",
 ]
 __all__ += ["export", "ExportError"]  # standalone modules (export.py)
+__all__ += ["optimizations"]  # switches for every optimization (switches.py)

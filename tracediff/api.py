@@ -26,11 +26,12 @@ from .cache import (
     is_dynamic,
     logger,
     specialization_key,
+    unusable,
 )
 from .captures import Captures
 from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, user_location
 from .ir import Graph, Literal, Var
-from .pytree import flatten, leaf_paths, unflatten
+from .pytree import MAX_DEPTH, TreeTooDeepError, flatten, leaf_paths, unflatten
 from .primitives.core import rebind
 from .primitives.random import TracedGenerator, recording_numpy_random
 from .tracing import Trace, Tracer, recording
@@ -98,14 +99,15 @@ class _TracedCall:
         self.diff_vars = [input_vars[i] for i in diff_order]
         t_args, t_kwargs = unflatten(self.treedef, traced_leaves)
         captures = Captures(fun)
-        for leaf in leaves:
+        for name, leaf in zip(names, leaves):
             if not is_dynamic(leaf):
-                captures.watch_object(leaf)
+                captures.watch_object(leaf, name)
         # Draws made while tracing are made again by the generated code's first run, so the
-        # generators are put back as they were: one call consumes the stream once.
+        # generators are put back as they were: one call consumes the stream once. (Generators
+        # reached from outside the arguments are replaced by stand-ins that draw from copies.)
         states = [_generator_state(g) for g in generators]
         try:
-            with recording_numpy_random(), recording(self.trace, captures):
+            with recording_numpy_random(), captures.standing_in(), recording(self.trace, captures):
                 self.out = fun(*t_args, **t_kwargs)
         finally:
             self.trace.in_user_code = False
@@ -161,6 +163,46 @@ def _called_at() -> str:
     return f" (called at {loc})" if loc else ""
 
 
+def _check_arguments(fun, args, kwargs) -> None:
+    """Raise a clear error for the first argument a call cannot be keyed on (a set, a
+    memoryview, an unhashable object, a tree nested too deep), naming the function and it."""
+    labelled = [(_argument(fun, n), _parameter(fun, n) or "...", a) for n, a in enumerate(args)]
+    labelled += [(f"keyword argument '{k}'", k, v) for k, v in sorted(kwargs.items())]
+    for label, name, arg in labelled:
+        try:
+            leaves = flatten(arg)[0]
+        except TreeTooDeepError:
+            raise TypeError(
+                f"{_fun_name(fun)}: {label} is nested more than {MAX_DEPTH} levels deep (containers "
+                f"within containers){_called_at()}; pass nested lists of numbers as an array, "
+                f"np.asarray({name}), or a flatter structure."
+            ) from None
+        except TypeError:
+            return  # the error itself says what is wrong (dict keys that cannot be sorted)
+        for path, leaf in zip(leaf_paths(arg), leaves):
+            problem = unusable(leaf, name + path)
+            if problem is not None:
+                what, fix = problem
+                raise TypeError(f"{_fun_name(fun)}: {label}{path} {what}{_called_at()}; {fix}.") from None
+
+
+def _parameter(fun, n: int) -> str | None:
+    """The name of ``fun``'s ``n``-th positional parameter, if it has one."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if n < len(params) and params[n].kind in (params[n].POSITIONAL_ONLY, params[n].POSITIONAL_OR_KEYWORD):
+        return params[n].name
+    return None
+
+
+def _argument(fun, n: int) -> str:
+    """``argument 1 ('mask')`` for messages."""
+    name = _parameter(fun, n)
+    return f"argument {n} ('{name}')" if name else f"argument {n}"
+
+
 def _check_argnums(fun, args, kwargs, argnums) -> None:
     for n in argnums:
         if not -len(args) <= n < len(args):
@@ -174,6 +216,11 @@ def _check_argnums(fun, args, kwargs, argnums) -> None:
 
 def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
     for n in argnums:
+        if args[n] is None:
+            raise NonDifferentiableError(
+                f"{_fun_name(fun)}: {_argument(fun, n)} is None{_called_at()}, so it has no gradient; "
+                "pass an array or a float for it, or leave it out of argnums."
+            )
         paths = leaf_paths(args[n])
         for path, leaf in zip(paths, leaves[slice(*ranges[n])]):
             dtype = getattr(leaf, "dtype", None)
@@ -220,7 +267,11 @@ class _Compiled:
         """(specialization, flat outputs) for a call. ``extra``: inputs the generated code takes
         after the arguments' dynamic leaves, which are neither keyed nor traced as arguments
         (jvp's tangents)."""
-        key, dynamic = specialization_key(args, kwargs)
+        try:
+            key, dynamic = specialization_key(args, kwargs)
+        except TypeError:
+            _check_arguments(self.fun, args, kwargs)  # says which argument, and what to pass
+            raise
         inputs = (*dynamic, *extra) if extra else dynamic
         cache = self._cache
         specs = cache.entries.get(key)
@@ -300,7 +351,7 @@ class _Compiled:
                 call.finish()
         referenced = {id(v) for v in spec.module.namespace.values() if isinstance(v, np.ndarray)}
         bindings = call.captures.bindings(referenced)
-        spec.bindings = bindings if bindings.globals or bindings.cells or bindings.snapshots else None
+        spec.bindings = bindings or None
         return spec
 
     # --- introspection ----------------------------------------------------------------------
@@ -363,7 +414,7 @@ class GradFunction(_Compiled):
 
     def _compile(self, call: _TracedCall) -> Specialization:
         out, aux = _split_aux(call.out, self.has_aux, self.fun)
-        _check_scalar(out, self.fun, self.kind)
+        _check_scalar(out, self.fun, self.kind, self.has_aux)
         seed = 1.0  # a Python float is weak under NumPy promotion: float32 work stays float32
         grads = backward(call.trace, [out], [seed], call.diff_vars)
         aux_leaves, aux_tree = flatten(aux)
@@ -532,7 +583,19 @@ def _split_aux(out, has_aux, fun):
     return out
 
 
-def _check_scalar(out, fun, kind):
+def _check_scalar(out, fun, kind, has_aux=False):
+    if isinstance(out, (tuple, list)):
+        if has_aux:
+            what = "the output's first item (the value to differentiate)"
+            fix = "return (loss, aux) with a scalar loss, the sum of the items if they are losses"
+        else:
+            what = "the output"
+            fix = ("if it is (loss, aux), pass has_aux=True to get (gradient, aux); if its items are "
+                   "losses, return their sum")
+        raise NonScalarOutputError(
+            f"{kind} of {_fun_name(fun)}{_called_at()}: {what} is a {type(out).__name__} of "
+            f"{len(out)} items, not a scalar; {fix}."
+        )
     shape = np.shape(out._value if isinstance(out, Tracer) else out)
     dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float)) else None)
     if shape != ():

@@ -12,6 +12,7 @@ import numpy as np
 from . import idioms
 from .checkpoint import Recomputation
 from .ir import Var
+from .switches import enabled
 from .primitives.core import Primitive, call, np_attr, py_literal
 from .primitives.shape import copy_p
 from .tracing import Trace, Tracer
@@ -47,7 +48,8 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     constants: dict[int, Tracer] = {}
     forward = Recomputation(trace)  # the forward values rules read (recomputed in checkpoints)
     # Stable idioms (logsumexp's shift, softplus) differentiated as a whole, not rule by rule.
-    shortcuts = idioms.plan(forward_nodes, [o._var for o in outputs if isinstance(o, Tracer)], wanted)
+    shortcuts = (idioms.plan(forward_nodes, [o._var for o in outputs if isinstance(o, Tracer)], wanted)
+                 if enabled("idioms") else idioms.GradientPlan())
     for out, g in zip(outputs, cotangents):
         if isinstance(out, Tracer) and out.requires_grad:
             _accumulate(ct, out._var, g)
@@ -145,8 +147,8 @@ def _materialize(trace: Trace, g, var: Var) -> Tracer:
     if isinstance(g, Tracer):
         return g
     value = 0 if g is None else g
-    if np.ndim(value) and np.all(value == np.ravel(value)[0]):
-        value = np.ravel(value)[0]  # a uniform constant, written as its one value
+    if np.ndim(value) and np.all(np.ravel(value) == np.ravel(value)[:1]):
+        value = np.ravel(value)[0] if np.size(value) else 0  # a uniform constant, written as its one value
     if np.ndim(value):
         return trace.record(copy_p, [value], {}, np.array(value))
     return record_full(trace, np.asarray(value).item(), var.shape, var.dtype)

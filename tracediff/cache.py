@@ -11,12 +11,13 @@ import logging
 import os
 import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .codegen import release_source
 from .ir import type_str
 from .pytree import flatten
 from .tracing import Tracer
@@ -27,6 +28,7 @@ FLOAT = "float"  # the signature of a Python float leaf
 GENERATOR = "generator"  # the signature of a random generator leaf: passed in, drawn from afresh
 GENERATORS = (np.random.Generator, np.random.RandomState)
 DEFAULT_MAX_SPECIALIZATIONS = 8  # as torch.compile's cache size limit
+HISTORY_LIMIT = 32  # retrace reasons explain() lists; older ones are counted
 
 
 class RetraceWarning(UserWarning):
@@ -41,15 +43,30 @@ def leaf_signature(leaf) -> Any:
         return FLOAT
     if isinstance(leaf, GENERATORS):
         return GENERATOR
+    problem = unusable(leaf, "...")
+    if problem is not None:
+        raise TypeError("an argument {}; {}".format(*problem))
+    return ("static", type(leaf), leaf)
+
+
+def unusable(leaf, name: str) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when ``leaf``, spelled ``name``, cannot be a leaf of an
+    argument; None when it can (as an array, or as a static value the code is specialized on)."""
+    if is_dynamic(leaf):
+        return None
+    if isinstance(leaf, set):
+        return ("is a set: neither an array nor a hashable static value, and unordered, so its "
+                "items cannot be matched to leaves and gradients",
+                f"pass a list or tuple instead, such as sorted({name})")
+    if isinstance(leaf, memoryview):
+        return "is a memoryview", f"pass it as an array: np.asarray({name})"
     try:
         hash(leaf)
-    except TypeError:
-        raise TypeError(
-            f"argument of type {type(leaf).__name__} cannot be used: it is neither an array nor a "
-            "hashable static value (int, str, tuple, ...). Pass arrays as NumPy arrays, containers "
-            "as dict/list/tuple, and register other containers with td.register_pytree_node"
-        ) from None
-    return ("static", type(leaf), leaf)
+    except (TypeError, ValueError):  # (ValueError: a writable buffer)
+        return (f"of type {type(leaf).__name__} is neither an array nor a hashable static value "
+                "(int, str, tuple, ...)", "pass arrays as NumPy arrays, containers as "
+                "dict/list/tuple, and register other containers with td.register_pytree_node")
+    return None
 
 
 def specialization_key(args: tuple, kwargs: dict):
@@ -114,7 +131,8 @@ class SpecializationCache:
         self.limit = limit
         self.entries: OrderedDict = OrderedDict()
         self.hits = self.misses = self.traces = 0
-        self.history: list[str] = []  # why each trace after the first happened
+        self.history: deque = deque(maxlen=HISTORY_LIMIT)  # why the latest retraces happened
+        self.earlier_retraces = 0  # how many older reasons history let go
         self._warned = False
         # Changes to the lists are made under the lock; the lean call path only reads specs[0].
         self._lock = threading.RLock()
@@ -142,10 +160,12 @@ class SpecializationCache:
         at the same time, if there is one)."""
         with self._lock:
             if self.entries:  # not the first trace: say why it happened
+                self.earlier_retraces += len(self.history) == self.history.maxlen
                 self.history.append(spec.reason)
             specs = self.entries.setdefault(key, [])
             for known in specs:
                 if known.module.source == spec.module.source:
+                    release_source(spec.module)
                     return known
             spec.last_used = next_use()
             specs.insert(0, spec)
@@ -158,6 +178,7 @@ class SpecializationCache:
             specs = self.entries.get(key, [])
             if spec in specs:
                 specs.remove(spec)
+                release_source(spec.module)
             if not specs:
                 self.entries.pop(key, None)
 
@@ -181,8 +202,12 @@ class SpecializationCache:
         return CacheInfo(self.hits, self.misses, self.traces, count)
 
     def clear(self) -> None:
-        self.entries.clear()
+        with self._lock:
+            for spec in [s for specs in self.entries.values() for s in specs]:
+                release_source(spec.module)
+            self.entries.clear()
         self.history.clear()
+        self.earlier_retraces = 0
         self.hits = self.misses = self.traces = 0
         self._warned = False
 
@@ -199,6 +224,8 @@ class SpecializationCache:
                 lines.append(f"      guard {describe_guard(guard)}")
         if self.history:
             lines.append("  retraces, oldest first:")
+            if self.earlier_retraces:
+                lines.append(f"    ... and {self.earlier_retraces} earlier retraces")
             lines += [f"    - {reason}" for reason in self.history]
         return "\n".join(lines)
 

@@ -32,6 +32,7 @@ import sys
 import tokenize
 import types
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import astor
@@ -39,6 +40,7 @@ import numpy as np
 
 from .errors import GuardFailed
 from .ir import Literal, Node, Var, printable, type_str
+from .switches import enabled, large_at
 from .primitives.core import np_attr, py_literal
 
 _module_counter = itertools.count(1)
@@ -486,7 +488,7 @@ _FRESH = frozenset({"matmul", "tensordot", "sum", "mean", "max", "min", "prod", 
 
 def _large(var: Var) -> bool:
     """Large enough for the code to manage its memory: deleted when dead, folded, reused."""
-    return math.prod(var.shape) >= FREE_AT_ELEMENTS
+    return math.prod(var.shape) >= large_at()
 
 
 def _owns_its_array(node: Node) -> bool:
@@ -632,8 +634,10 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
             scan.add(index, stmt)
     scan.free.update(n.id for expr in returned if isinstance(expr, ast.expr)
                      for n in ast.walk(expr) if isinstance(n, ast.Name))
-    _fold_temporaries(items, spec, scan)
-    _reuse_dead_buffers(items, spec, scan)
+    if enabled("fold"):
+        _fold_temporaries(items, spec, scan)
+    if enabled("reuse_buffers"):
+        _reuse_dead_buffers(items, spec, scan)
     names = _choose_names(spec, items, module, scan.free)
     for name_node in scan.placeholders:  # (a Name may be listed twice; a folded one has no name)
         name_node.id = names.get(name_node.id, name_node.id)
@@ -697,11 +701,6 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -
     return names
 
 
-# Intermediates with at least this many elements are deleted once no statement reads them, so
-# they are freed before the function returns (peak memory); smaller ones are left to the return.
-FREE_AT_ELEMENTS = 1 << 16
-
-
 def _dead_after(items: list, names: dict, keep: set) -> dict:
     """Item index -> the large values no later statement reads, to delete after that item."""
     last, defined_at = {}, {}
@@ -729,7 +728,9 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
     params = [names[_placeholder(v)] for v in spec.params]
     lines = [f"def {spec.name}({', '.join(params)}):"]
     outs = [names[_placeholder(r)] if isinstance(r, Var) else _source(r) for r in returned]
-    dead = _dead_after(items, names, set(params) | set(outs))
+    # Large intermediates are deleted once no statement reads them, so they are freed before the
+    # function returns (peak memory); smaller ones are left to the return.
+    dead = _dead_after(items, names, set(params) | set(outs)) if enabled("free") else {}
     block = None
     for index, item in enumerate(items):
         if item.inlined:
@@ -821,6 +822,8 @@ def generate(functions: list[FunctionSpec], title: str) -> GeneratedModule:
     namespace: dict = {"np": np, "GuardFailed": GuardFailed, **module.modules, **module.arrays, **module.functions}
     filename = _dump(source, title) or _register(source, title)
     exec(compile(source, filename, "exec"), namespace)
+    namespace["__source_lines__"] = lines = _SourceLines()
+    weakref.finalize(lines, linecache.cache.pop, filename, None).atexit = False
     return GeneratedModule(source, filename, namespace, module.guards, title, functions_source,
                            dict(module.arrays), dict(module.functions), dict(module.modules))
 
@@ -847,6 +850,25 @@ def _register(source: str, title: str) -> str:
     filename = f"<tracediff-{next(_module_counter)}: {printable(title)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return filename
+
+
+class _SourceLines:
+    """Held by a generated module's namespace, which every generated function and each of their
+    frames (running, or kept by a traceback) holds: when it is garbage, nothing can run or show
+    the code any more, and the source leaves linecache."""
+
+    __slots__ = ("__weakref__",)
+
+
+def release_source(module: GeneratedModule) -> None:
+    """Drop ``module``'s source from linecache now (its specialization left the cache), unless a
+    thread is running its code: that source goes when the module is garbage (see ``generate``)."""
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if frame.f_code.co_filename == module.filename:
+                return
+            frame = frame.f_back
+    linecache.cache.pop(module.filename, None)
 
 
 def _dump(source: str, title: str) -> str | None:

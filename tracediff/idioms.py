@@ -217,6 +217,8 @@ def _softplus(graph, index: int, result: GradientPlan) -> None:
         relu = graph.nodes[mi]
         if relu.primitive.name != "maximum" or not _is_scalar(relu.inputs[1 - k], 0):
             continue
+        if (mi, k) in result.cancelled:
+            continue  # this maximum is already the other half of an earlier softplus term
         if not relu.out.dtype == log1p_node.out.dtype == z.dtype:
             continue  # maximum(z32, np.float64(0)) is float64: the two cotangents differ in rounding
         relu_path, log_path = _sum_path(graph, relu.out), _sum_path(graph, log1p_node.out)

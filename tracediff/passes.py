@@ -7,13 +7,25 @@ import math
 import numpy as np
 
 from .ir import Graph, Literal, Node, Var, operand_key, params_key, uses_of
+from .switches import enabled
 
 
 def optimize(graph: Graph) -> Graph:
-    graph = simplify(scalarize_uniform_constants(graph))
-    graph = eliminate_dead_code(eliminate_common_subexpressions(graph))
-    graph = eliminate_dead_code(factor_common_factors(graph))
-    return fresh_outputs(eliminate_dead_code(drop_recompute_marks(implicit_broadcasts(graph))))
+    """The passes in order, each unless switched off (switches.py). Aliases, checkpoint marks and
+    outputs that share the caller's memory are not optimizations: they are always dealt with."""
+    graph = drop_aliases(graph)
+    for name, one_pass in _PASSES:
+        if enabled(name):
+            graph = one_pass(graph)
+        if enabled("dce") and name in ("cse", "factor", "broadcasts"):
+            graph = eliminate_dead_code(graph)
+    return fresh_outputs(drop_recompute_marks(graph))
+
+
+def drop_aliases(graph: Graph) -> Graph:
+    """An alias node's output is its input (a rule's constant operand): codegen writes none."""
+    replace = {n.out.id: n.inputs[0] for n in graph.nodes if n.primitive.alias}
+    return _substitute(graph, replace) if replace else graph
 
 
 def drop_recompute_marks(graph: Graph) -> Graph:
@@ -26,26 +38,33 @@ def drop_recompute_marks(graph: Graph) -> Graph:
 
 def implicit_broadcasts(graph: Graph) -> Graph:
     """Drop ``np.broadcast_to`` when every use is an elementwise operation that broadcasts its
-    operands anyway and whose result keeps its shape (reduction rules leave such broadcasts)."""
+    operands anyway and whose result keeps its shape (reduction rules leave such broadcasts).
+
+    Decisions are taken one after the other, each seeing the operands earlier ones dropped:
+    ``broadcast_to(a, s) + broadcast_to(b, s)`` may lose one broadcast, never both."""
     uses = uses_of(graph.nodes)
     output_ids = {v.id for v in graph.outputs if isinstance(v, Var)}
     replace = {}
+
+    def shape_after(v):
+        return replace[v.id].shape if isinstance(v, Var) and v.id in replace else v.shape
+
     for node in graph.nodes:
         if node.primitive.name != "broadcast_to" or node.out.id in output_ids:
             continue
         source = node.inputs[0]
-        source_shape = source.shape
         consumers = [graph.nodes[i] for i, _ in uses.get(node.out.id, [])]
-        if consumers and all(_broadcasts_anyway(c, node.out, source_shape) for c in consumers):
+        if consumers and all(_broadcasts_anyway(c, node.out, shape_after(source), shape_after)
+                             for c in consumers):
             replace[node.out.id] = source
     return _substitute(graph, replace) if replace else graph
 
 
-def _broadcasts_anyway(consumer, broadcast_var, source_shape) -> bool:
+def _broadcasts_anyway(consumer, broadcast_var, source_shape, shape_after) -> bool:
     if not consumer.primitive.elementwise or consumer.out is None:
         return False
     shapes = [source_shape if isinstance(v, Var) and v.id == broadcast_var.id
-              else v.shape for v in consumer.inputs]
+              else shape_after(v) for v in consumer.inputs]
     try:
         return np.broadcast_shapes(*shapes) == consumer.out.shape
     except ValueError:
@@ -183,8 +202,6 @@ def simplify(graph: Graph) -> Graph:
 def _same_as_operand(node, producer):
     """The operand ``node`` computes unchanged (x*1, x+0, --x, a cast to its own dtype), or None."""
     name, ins = node.primitive.name, node.inputs
-    if node.primitive.alias:
-        return ins[0]
     if name in ("astype", "reshape") and _operand_matches(node, ins[0]):
         return ins[0]
     if name == "transpose" and node.params["axes"] == tuple(range(len(node.params["axes"]))):
@@ -374,3 +391,12 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         else:
             seen[key] = node.out
     return _substitute(graph, replace)
+
+
+_PASSES = [
+    ("scalarize", scalarize_uniform_constants),
+    ("simplify", simplify),
+    ("cse", eliminate_common_subexpressions),
+    ("factor", factor_common_factors),
+    ("broadcasts", implicit_broadcasts),
+]

@@ -1,7 +1,8 @@
 """Flatten nested containers of arrays into leaves and a hashable structure, and back.
 
 Containers are dict, list, tuple, namedtuple, None (a container with no leaves) and any type
-given to :func:`register_pytree_node`. Everything else is a leaf.
+given to :func:`register_pytree_node`. Everything else is a leaf. A tree holds at most
+``MAX_DEPTH`` levels of containers within containers.
 """
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ class TreeDef(NamedTuple):
 
 
 LEAF = TreeDef(None, None, ())
+
+# Each level of a tree costs Python stack in flatten, unflatten and in comparing the TreeDefs of
+# cache keys; past this many a clear error is raised rather than a RecursionError somewhere.
+MAX_DEPTH = 100
+
+
+class TreeTooDeepError(TypeError):
+    """A tree with more than ``MAX_DEPTH`` levels of containers within containers."""
+
 
 # type -> (to_children(obj) -> (children, static data), from_children(data, children) -> obj)
 _NODES: dict[type, tuple[Callable, Callable]] = {
@@ -83,16 +93,22 @@ def flatten(tree: Any) -> tuple[list, TreeDef]:
     {'a': 30.0, 'b': [10.0, 20.0]}
     """
     leaves: list = []
-    return leaves, _flatten_into(tree, leaves)
+    return leaves, _flatten_into(tree, leaves, MAX_DEPTH)
 
 
-def _flatten_into(tree, leaves: list) -> TreeDef:
+def _flatten_into(tree, leaves: list, levels_left: int) -> TreeDef:
     fns = _node_functions(tree)
     if fns is None:
         leaves.append(tree)
         return LEAF
+    if not levels_left:
+        raise TreeTooDeepError(
+            f"a tree nested more than {MAX_DEPTH} levels deep (containers within containers) "
+            "cannot be flattened; pass nested lists of numbers as an array (np.asarray) or use a "
+            "flatter structure"
+        )
     children, data = fns[0](tree)
-    return TreeDef(type(tree), data, tuple(_flatten_into(c, leaves) for c in children))
+    return TreeDef(type(tree), data, tuple(_flatten_into(c, leaves, levels_left - 1) for c in children))
 
 
 def unflatten(treedef: TreeDef, leaves) -> Any:

@@ -12,6 +12,8 @@ import gc
 import linecache
 import sys
 import threading
+import types
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,10 +22,12 @@ from .errors import (
     MissingRuleError,
     MixedTraceError,
     TracerConversionError,
+    _is_internal,
     user_frame,
     user_location,
 )
 from .ir import Graph, Literal, Node, SourceLocation, Var, operand_key, params_key, type_str
+from .switches import enabled
 
 
 class _ThreadState(threading.local):
@@ -47,12 +51,16 @@ def recording(trace: "Trace", captures):
     A user frame's locals that hold tracers give their names to the values when the frame
     returns, and also each time it calls something (an operator, a NumPy function, a helper):
     by then the statements before have bound their results, so a value bound mid-function or
-    rebound later (``x = x + 1`` in a loop) still gets the name it had. (A profile hook, not a
-    line tracer: debuggers and coverage keep ``sys.settrace``.) When a user frame starts,
+    rebound later (``x = x + 1`` in a loop) still gets the name it had. When a user frame starts,
     ``captures`` sees which globals it can read.
-    """
-    from .errors import _is_internal
 
+    Frames are watched by a profile hook when the profile slot is free (or holds the hook of an
+    enclosing trace, which it calls on). A profiler already there (cProfile, whose hook is C code
+    that Python can neither call nor put back; a sampling profiler; any ``sys.setprofile``
+    function) keeps the slot and sees every call, and the frames are then found by walking the
+    stack each time a value is recorded (:class:`_StackWatch`). Debuggers and coverage keep
+    ``sys.settrace``, which is never touched.
+    """
     previous = sys.getprofile()
 
     def name_values(frame):
@@ -86,19 +94,100 @@ def recording(trace: "Trace", captures):
         if previous is not None:
             previous(frame, event, arg)
 
+    hooked = previous is None or getattr(previous, "__code__", None) is profile.__code__
+    # (frame 2: the one that runs the user's function, below this generator and __enter__)
+    watch = None if hooked else _StackWatch(sys._getframe(2), name_values, captures, collecting)
     saved_no_grad, _state.no_grad_depth = _state.no_grad_depth, 0
     _state.traces.append(trace)
     gc.callbacks.insert(0, collection_starts)  # first to see "start", last to see "stop"
     gc.callbacks.append(collection_ends)
-    sys.setprofile(profile)
+    if hooked:
+        sys.setprofile(profile)
+    else:
+        trace.on_record = watch.look
     try:
         yield
     finally:
-        sys.setprofile(previous)
+        if hooked and sys.getprofile() is profile:  # (the user's code may have installed a profiler)
+            sys.setprofile(previous)
+        if watch is not None:
+            trace.on_record = None
+            watch.finish()
         gc.callbacks.remove(collection_starts)
         gc.callbacks.remove(collection_ends)
         _state.traces.pop()
         _state.no_grad_depth = saved_no_grad
+
+
+class _StackWatch:
+    """The user's frames, found by walking the stack whenever a value is recorded: what
+    ``recording`` does when another profiler holds the profile hook.
+
+    A user frame on the stack is named from as its call would be. Frames are kept once seen, so
+    the locals of one that has returned still name values (next time, and at the end), as its
+    return would. A frame that records nothing is never on the stack when the walk runs, so for
+    ``captures`` each frame's code also stands for the code it can run without recording: the
+    functions nested in it (comprehensions, lambdas) and the functions of its own module it names
+    (``scale()`` returning a global). That may watch a few globals more than the hook would:
+    a needless retrace at worst, where one fewer would be a stale gradient.
+    """
+
+    def __init__(self, boundary, name_values, captures, collecting):
+        self.boundary = boundary  # the frame that runs the user's function: the walk stops there
+        self.name_values = name_values
+        self.captures = captures
+        self.collecting = collecting
+        self.frames: dict = {}  # id -> (depth, frame) of user frames seen, not yet returned
+        self.codes: set = set()
+        if isinstance(captures.function, types.FunctionType):  # watched before it runs: what it
+            self._watch(captures.function.__code__, captures.function.__globals__)  # draws, say
+
+    def look(self) -> None:
+        if self.collecting[0]:
+            return
+        frames, frame = [], sys._getframe(1)
+        while frame is not None and frame is not self.boundary:
+            if not _is_internal(frame.f_code.co_filename):
+                frames.append(frame)
+            frame = frame.f_back
+        if frame is None:  # not below the user's function (another thread, a finalizer)
+            return
+        self._returned(set(map(id, frames)))
+        for depth, frame in zip(range(len(frames), 0, -1), frames):
+            if id(frame) not in self.frames:
+                self.frames[id(frame)] = (depth, frame)
+                self._watch(frame.f_code, frame.f_globals)
+            self.name_values(frame)
+
+    def finish(self) -> None:
+        self._returned(set())
+        self.frames.clear()
+
+    def _returned(self, on_stack: set) -> None:
+        gone = sorted((item for key, item in self.frames.items() if key not in on_stack),
+                      key=lambda item: -item[0])  # the innermost returned first
+        for _, frame in gone:
+            del self.frames[id(frame)]
+            self.name_values(frame)
+
+    def _watch(self, code, globs) -> None:
+        todo = [code]
+        while todo:
+            code = todo.pop()
+            if code in self.codes or _is_internal(code.co_filename):
+                continue
+            self.codes.add(code)
+            self.captures.on_call(_Running(code, globs))
+            todo += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            todo += [f.__code__ for f in map(globs.get, code.co_names)
+                     if isinstance(f, types.FunctionType) and f.__globals__ is globs]
+
+
+class _Running(NamedTuple):
+    """What ``Captures.on_call`` reads of a frame, for code that may run without being seen."""
+
+    f_code: types.CodeType
+    f_globals: dict
 
 
 class Trace:
@@ -112,7 +201,9 @@ class Trace:
         self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
         self._computed: dict = {}  # (primitive, operands, params, requires_grad) -> its Var
+        self._merges = enabled("record_cse")
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
+        self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
@@ -146,6 +237,8 @@ class Trace:
         return tracer
 
     def record(self, primitive, args, params, value) -> "Tracer | None":
+        if self.on_record is not None and self.in_user_code:
+            self.on_record()
         captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
         inputs = [a._var if isinstance(a, Tracer) else Literal(a, captured) for a in args]
         requires_grad = (
@@ -157,7 +250,7 @@ class Trace:
         # The same pure operation on the same operands is one value (x[:-1] written twice, a
         # rule recomputing cos(x)): reverse mode then sums its cotangents before going further.
         key = None
-        if value is not None and not primitive.effectful:
+        if value is not None and not primitive.effectful and self._merges:
             p_key = params_key(params)
             if p_key is not None:
                 key = (primitive, tuple(map(operand_key, inputs)), p_key, requires_grad)

@@ -1,0 +1,62 @@
+"""Wrong gradients that optimizations once gave, checked against exact values and differences.
+
+Each test failed on the commit before its fix.
+"""
+import numpy as np
+
+import tracediff as td
+from tracediff.fuzz import check_function
+from tracediff.testing import check_grads
+
+
+def sum_times_mean(x):
+    return np.sum(x) * np.mean(x)
+
+
+def test_two_reductions_of_one_array_keep_the_gradient_shape():
+    # f = S**2 / n: the gradient is 2 S / n everywhere, the Hessian 2 / n everywhere. Both
+    # broadcasts of the reductions' rules were dropped as if each were alone: 4.0 of shape ().
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(td.grad(sum_times_mean)(x), [4.0, 4.0, 4.0])
+    np.testing.assert_allclose(td.hessian(sum_times_mean)(x), np.full((3, 3), 2 / 3), rtol=1e-15)
+
+
+def test_two_reductions_along_an_axis_keep_the_gradient_shape():
+    def f(X):
+        c = np.cumsum(X, axis=1)
+        return np.sum(np.sin(c.sum(1))) + np.sum(np.cos(c.sum(1, keepdims=True)))
+
+    X = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    assert td.grad(f)(X).shape == (2, 3)
+    check_grads(f, X, order=2)
+
+
+def test_grad_of_grad_through_two_reductions():
+    def f(x):
+        return np.sum(x ** 2) * np.mean(np.sin(x)) + np.sum(x) * np.mean(x)
+
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    check_grads(f, x, order=2)
+    assert check_function(f, (x,), order=2) == []
+
+
+def test_a_softplus_term_pairs_with_its_own_maximum_only():
+    # Two softplus-like terms share one maximum: only one may take it as its other half.
+    def f(z):
+        return np.sum(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) + np.log(1 + np.exp(-np.abs(z))))
+
+    z = np.array([-1.0, 0.5, 2.0])
+    e = np.exp(-np.abs(z))
+    exact = 1 / (1 + np.exp(-z)) - np.sign(z) * e / (1 + e)
+    np.testing.assert_allclose(td.grad(f)(z), exact, rtol=1e-14)
+    check_grads(f, z, order=2)
+
+
+def test_unoptimized_code_writes_constants_as_themselves():
+    # Rule constants are alias nodes; with every optimization off they were written np.constant.
+    def f(x):
+        return np.sum(x * np.cos(np.arange(4.0)).reshape(2, 2))
+
+    x = np.ones((2, 2))
+    with td.optimizations(disable="all"):
+        np.testing.assert_allclose(td.grad(f)(x), np.cos(np.arange(4.0)).reshape(2, 2))
