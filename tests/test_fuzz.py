@@ -1,0 +1,114 @@
+"""The differential fuzzer: a fixed-seed run in CI, and proof that it catches what it is for.
+
+A fuzzer that never fails proves nothing, so most tests here break tracediff on purpose (a wrong
+rule, a wrong pass) and check that the fuzzer reports it, names the pass, shrinks the program and
+writes a regression test that fails.
+"""
+import numpy as np
+import pytest
+
+import tracediff as td
+from tracediff import passes
+from tracediff.fuzz import check_function, generate
+from tracediff.fuzz.checks import classify
+from tracediff.fuzz.run import run
+from tracediff.primitives.core import REGISTRY
+from tracediff.switches import OPTIMIZATIONS
+
+# CI's budget: a fixed number of programs (deterministic), about half a minute each.
+FIRST_ORDER_PROGRAMS, SECOND_ORDER_PROGRAMS = 250, 120
+
+
+def test_fixed_seed_first_order_finds_nothing():
+    summary = run(seed=2026, programs=FIRST_ORDER_PROGRAMS, order=1)
+    assert not summary.failures, summary.table()
+    assert summary.report.outcomes[(1, "agree")] > FIRST_ORDER_PROGRAMS  # checks really ran
+
+
+def test_fixed_seed_second_order_finds_nothing():
+    summary = run(seed=2027, programs=SECOND_ORDER_PROGRAMS, order=2)
+    assert not summary.failures, summary.table()
+    assert summary.report.outcomes[(2, "agree")] > SECOND_ORDER_PROGRAMS
+
+
+def test_programs_are_reproducible_from_seed_and_number():
+    one = generate(np.random.default_rng([5, 3]), 3)
+    two = generate(np.random.default_rng([5, 3]), 3)
+    assert one.source() == two.source()
+    assert all(np.array_equal(a, b) for a, b in zip(one.args, two.args))
+
+
+def _sin(x):
+    return np.sum(np.sin(x) * x)
+
+
+def test_a_wrong_rule_is_reported_as_a_wrong_gradient(monkeypatch):
+    sin = REGISTRY["sin"]
+    monkeypatch.setattr(sin, "vjp", [lambda g, ans, x: g * np.sin(x)])  # should be cos
+    findings = check_function(_sin, (np.linspace(0.1, 1.0, 4),))
+    assert any(f.startswith("wrong in grad") for f in findings), findings
+
+
+def test_a_wrong_pass_is_reported_and_named(monkeypatch):
+    original = passes.simplify
+
+    def broken(graph):  # "x * c is x" for every scalar c: wrong unless c == 1
+        for node in graph.nodes:
+            if node.primitive.name == "multiply" and any(passes._scalar(v) for v in node.inputs):
+                node.inputs = [v if not passes._scalar(v) else type(v)(1.0) for v in node.inputs]
+        return original(graph)
+
+    monkeypatch.setattr(passes, "_PASSES", [(n, broken if n == "simplify" else p) for n, p in passes._PASSES])
+    findings = check_function(lambda x: np.sum((3.0 * x) ** 2), (np.linspace(0.1, 1.0, 4),))
+    assert any("[changed by: simplify]" in f for f in findings), findings
+
+
+def test_failures_are_shrunk_into_a_regression_test_that_fails(monkeypatch, tmp_path):
+    sin = REGISTRY["sin"]
+    monkeypatch.setattr(sin, "vjp", [lambda g, ans, x: g * np.sin(x)])
+    number = next(n for n in range(200) if "np.sin(" in generate(np.random.default_rng([11, n]), n).source())
+    summary = run(seed=11, only=number, out=str(tmp_path))
+    assert summary.failures
+    _, finding, source, path = summary.failures[0]
+    assert "np.sin(" in source and source.count("\n") <= 6, source  # a few lines, the bug kept
+    namespace = {}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+    test = next(v for k, v in namespace.items() if k.startswith("test_fuzz"))
+    with pytest.raises(AssertionError):
+        test()
+    monkeypatch.undo()
+    test()  # with the rule mended, the written test passes
+
+
+def test_classification_of_points_without_a_derivative():
+    h = 1e-5
+    abs_at = lambda x0: [np.abs(x0 + t) for t in (-h, 0.0, h)]  # noqa: E731
+    assert classify(h, abs_at(0.0), [np.abs(t) for t in (-h / 4, 0.0, h / 4)], 0.0, 1.0) == "kink"
+    square = [(1.0 + t) ** 2 for t in (-h, 0.0, h)]
+    square2 = [(1.0 + t) ** 2 for t in (-h / 4, 0.0, h / 4)]
+    assert classify(h, square, square2, 2.0, 3.0) == "agree"
+    assert classify(h, square, square2, 2.1, 3.0) == "wrong"
+    assert classify(h, square, square2, np.nan, 3.0) == "wrong"
+
+
+def test_every_optimization_can_be_switched_off_and_names_are_checked():
+    f = lambda x: np.sum(np.exp(x) * np.sin(x)) * np.mean(x)  # noqa: E731
+    x = np.linspace(0.1, 1.0, 5)
+    expected = td.grad(f)(x)
+    for name in ["all", *OPTIMIZATIONS]:
+        with td.optimizations(disable=name):
+            np.testing.assert_allclose(td.grad(f)(x), expected, rtol=1e-12)
+    with td.optimizations(disable="all"):
+        assert "t6 = t4 * t5" in td.grad(f).source(x)  # the rules' output, unoptimized
+    with pytest.raises(ValueError, match="unknown optimization.*factr.*the names are: all, record_cse"):
+        with td.optimizations(disable="factr"):
+            pass
+
+
+def test_optimizations_off_is_read_from_the_environment():
+    import subprocess
+    import sys
+    code = "import tracediff.switches as s; print(s.enabled('factor'), s.enabled('cse'))"
+    env = {**__import__("os").environ, "TRACEDIFF_DISABLE": "factor"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
