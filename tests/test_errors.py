@@ -454,3 +454,12 @@ def innermost_squared(tree):
 
 def test_an_argument_nested_50_deep_works():
     assert td.grad(innermost_squared)(nested(50, 3.0)) == nested(50, 6.0)
+
+
+def test_gradient_of_an_empty_container_argument_is_that_container():
+    f = lambda x, p: np.sum(x)  # noqa: E731
+    assert td.grad(f, argnums=1)(np.ones(2), ()) == ()
+    assert td.grad(f, argnums=1)(np.ones(2), {}) == {}
+    g_x, g_p = td.grad(f, argnums=(0, 1))(np.ones(2), [])
+    np.testing.assert_array_equal(g_x, [1.0, 1.0])
+    assert g_p == []

@@ -60,3 +60,26 @@ def test_unoptimized_code_writes_constants_as_themselves():
     x = np.ones((2, 2))
     with td.optimizations(disable="all"):
         np.testing.assert_allclose(td.grad(f)(x), np.cos(np.arange(4.0)).reshape(2, 2))
+
+
+def test_in_place_update_keeps_shape_and_dtype_as_numpy_does():
+    import pytest
+
+    def grows(x):
+        out = np.zeros(3) + x[0]
+        out += x[None, :3]  # (3,) += (1, 3): NumPy refuses; it used to become (1, 3) silently
+        return np.sum(out)
+
+    with pytest.raises(ValueError, match="add in place at .*shape \\(1, 3\\).*shape \\(3,\\)"):
+        td.grad(grows)(np.ones(4))
+
+    def single(x):
+        out = x * 1
+        out += np.float64(0.1) * x  # float32 += float64: stays float32, like NumPy
+        return np.sum(out ** 2)
+
+    x = np.linspace(0.5, 1.5, 3, dtype=np.float32)
+    assert single(x).dtype == np.float32
+    g = td.grad(single)(x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 2 * 1.1 ** 2 * x, rtol=1e-6)

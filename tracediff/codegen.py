@@ -747,7 +747,7 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
             lines.extend(f"    {line}" for line in rendered)
         if index in dead:
             lines.append(f"    del {', '.join(dead[index])}")
-    lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}")
+    lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}" if outs else "    return ()")
     return lines
 
 

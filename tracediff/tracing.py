@@ -575,8 +575,22 @@ def _operator(ufunc, reflected=False):
 
 
 def _in_place(ufunc):
+    # ``a += b`` writes into ``a``: as in NumPy, the result keeps a's shape and dtype (cast
+    # "same_kind"), and a result that would need another shape or kind is refused.
     def operator(self, other):
-        self._become(ufunc(self, other))
+        result = ufunc(self, other)
+        shape, dtype = self._var.shape, self._var.dtype
+        if result._var.shape != shape:
+            raise ValueError(f"{ufunc.__name__} in place{_where()}: the result has shape "
+                             f"{result._var.shape}, which does not fit the array's shape {shape} "
+                             "(NumPy refuses this too); write a new value: a = a + b")
+        if result._var.dtype != dtype:
+            if not np.can_cast(result._var.dtype, dtype, "same_kind"):
+                raise TypeError(f"{ufunc.__name__} in place{_where()}: a {dtype} array cannot hold "
+                                f"a {result._var.dtype} result (NumPy refuses this too); write a new "
+                                "value: a = a + b")
+            result = _astype(result, dtype)
+        self._become(result)
         return self
     return operator
 

@@ -321,12 +321,16 @@ def _reshape(b: _Builder, target: str):
     return f"{target} = {b.choice(options)}"
 
 
-def _index(b: _Builder, target: str):
+def _with_rows(b: _Builder):
+    """A value with a first axis of at least one element, its shape and that length."""
     x = b.pick(lambda v: np.ndim(v) > 0 and np.shape(v)[0] > 0)
+    return (None, None, None) if x is None else (x, b.shape(x), b.shape(x)[0])
+
+
+def _index(b: _Builder, target: str):
+    x, shape, n = _with_rows(b)
     if x is None:
         return None
-    shape = b.shape(x)
-    n = shape[0]
     idx = b.rng.integers(n, size=int(b.rng.integers(1, 5))).tolist()  # repeats on purpose
     options = [f"{x}[{int(b.rng.integers(n))}]", f"{x}[-1]", f"{x}[1:]", f"{x}[:-1] - {x}[1:]",
                f"{x}[{idx}]", f"{x}[np.array({idx})]", f"{x}[::2]", f"{x}[{x} > 0]",
@@ -338,11 +342,9 @@ def _index(b: _Builder, target: str):
 
 def _write(b: _Builder, target: str):
     """``u[i] = v`` and ``u += v`` into a fresh array (never into an input or a view)."""
-    x = b.pick(lambda v: np.ndim(v) > 0 and np.shape(v)[0] > 0)
+    x, shape, n = _with_rows(b)
     if x is None:
         return None
-    shape = b.shape(x)
-    n = shape[0]
     i = int(b.rng.integers(n))
     # (Writing traced values into a plain np.zeros buffer is refused by design: see sharp-edges.md.)
     start = b.choice([f"{target} = {x}.copy()", f"{target} = {x} * 1.5", f"{target} = np.zeros_like({x})"])
