@@ -83,3 +83,18 @@ def test_in_place_update_keeps_shape_and_dtype_as_numpy_does():
     g = td.grad(single)(x)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, 2 * 1.1 ** 2 * x, rtol=1e-6)
+
+
+def test_scalar_constants_keep_scipy_ufuncs_in_single_precision():
+    # A float32 array of ones became the Python float 1.0, which SciPy's ufuncs (unlike NumPy's)
+    # promote to float64: the gradient of a float32 input came back float64. Found by the fuzzer.
+    import scipy.special
+
+    def f(x):
+        return np.sum(scipy.special.xlogy(1 + x * x, 1 + x * x))
+
+    x = np.linspace(-1.0, 1.0, 4, dtype=np.float32).reshape(2, 2)
+    g = td.grad(f)(x)
+    assert g.dtype == np.float32
+    y = 1 + x.astype(np.float64) ** 2
+    np.testing.assert_allclose(g, (np.log(y) + 1) * 2 * x, rtol=1e-5)

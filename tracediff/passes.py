@@ -124,9 +124,24 @@ def scalarize_uniform_constants(graph: Graph) -> Graph:
                 # the same result when every operand already has the result's dtype.
                 same = all(getattr(o, "dtype", None) == node.out.dtype
                            for j, o in enumerate(node.inputs) if j != i)
-                scalar = flat[0].item() if same and v.value.dtype == node.out.dtype else flat[0]
+                scalar = flat[0]
+                if same and v.value.dtype == node.out.dtype and _keeps_dtype(node, i, scalar.item()):
+                    scalar = scalar.item()
                 node.inputs[i] = Literal(scalar)
     return graph
+
+
+def _keeps_dtype(node, i, scalar) -> bool:
+    """The primitive still gives the result's dtype with the Python scalar as operand ``i``:
+    NumPy's ufuncs treat it as weak, SciPy's promote it to float64. Asked of the primitive
+    itself, on one-element operands of the other dtypes."""
+    probes = [scalar if j == i else (np.ones(1, o.dtype) if isinstance(o, Var) else o.value)
+              for j, o in enumerate(node.inputs)]
+    try:
+        with np.errstate(all="ignore"):
+            return np.result_type(node.primitive.impl(*probes, **node.params)) == node.out.dtype
+    except Exception:
+        return False
 
 
 def _substitute(graph: Graph, replace: dict) -> Graph:
