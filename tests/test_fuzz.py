@@ -112,3 +112,21 @@ def test_optimizations_off_is_read_from_the_environment():
     env = {**__import__("os").environ, "TRACEDIFF_DISABLE": "factor"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_derivative_decided_by_rounding_is_classified_not_wrong():
+    # std of three copies of one value is 0 for every x, but the mean rounds off, and the chain
+    # rule divides that rounding by itself: a point with no derivative that no input reaches.
+    def f(x):
+        return np.sum(np.std(np.take(x, [0, 0, 0], axis=0), axis=0, keepdims=True) * np.cos(2.0))
+
+    x = np.array([-0.4485708963508407])
+    summary_findings = check_function(f, (x,), order=1, seed=13001045408)
+    assert not [s for s in summary_findings if s.startswith("wrong")], summary_findings
+
+
+def test_a_consistently_wrong_rule_is_still_wrong_not_unstable(monkeypatch):
+    exp = REGISTRY["exp"]
+    monkeypatch.setattr(exp, "vjp", [lambda g, ans, x: g * ans * 1.01])  # 1% off, continuous
+    findings = check_function(lambda x: np.sum(np.exp(x)), (np.linspace(0.1, 1.0, 4),))
+    assert any(f.startswith("wrong in grad") for f in findings), findings

@@ -11,7 +11,7 @@ from .checks import ProgramCheck, Report
 from .programs import generate
 from .shrink import regression_test, shrink
 
-OUTCOMES = ("agree", "kink", "unclear", "wrong")
+OUTCOMES = ("agree", "kink", "unclear", "unstable", "wrong")
 
 
 @dataclass
