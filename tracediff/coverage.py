@@ -3,8 +3,10 @@
     python -m tracediff.coverage            # writes docs/coverage.md
     python -m tracediff.coverage --check    # exit status 1 when docs/coverage.md is stale
 
-The page is built from ``UFUNCS`` (ufunc -> primitive) and ``FUNCTIONS`` (NumPy function ->
-handler), so a function registered by any family module appears without being listed here. Each
+The page is built from ``UFUNCS`` (ufunc -> primitive), ``FUNCTIONS`` (NumPy function ->
+handler) and ``LIBRARY_FUNCTIONS`` (public name of a SciPy function written in Python -> handler,
+see primitives/scipy_hook.py), so a function registered by any family module appears without
+being listed here. Each
 entry gets its public name (``np.linalg.norm``), its family (the module that registered it), whether
 a gradient flows through it, and its caveat: the ``caveat`` attribute of the primitive or of the
 handler. A handler that composes other functions may say ``handler.differentiable``; otherwise it
@@ -22,6 +24,7 @@ import numpy as np
 
 from .primitives import core
 from .primitives.core import FUNCTIONS, UFUNCS, Primitive
+from .primitives.scipy_hook import LIBRARY_FUNCTIONS
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
 COMMAND = "python -m tracediff.coverage"
@@ -35,17 +38,22 @@ FAMILIES = {  # module -> (order, title)
     "fft": (5, "FFT"),
     "random": (6, "Random"),
     "special": (7, "SciPy special functions (scipy.special)"),
+    "scipy_stats": (8, "SciPy distributions (scipy.stats)"),
+    "scipy_linalg": (9, "SciPy linear algebra (scipy.linalg)"),
+    "scipy_signal": (10, "SciPy signal processing (scipy.signal)"),
+    "scipy_integrate": (11, "SciPy integration (scipy.integrate)"),
 }
+SCIPY_MODULES = ("scipy.special", "scipy.stats", "scipy.linalg", "scipy.signal", "scipy.integrate")
 
 
 def _public_modules() -> list:
     mods = [("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft)]
-    try:
-        import scipy.special  # the page documents the SciPy rules when SciPy is installed
-    except ImportError:
-        pass
-    else:
-        mods.append(("scipy.special", sys.modules["scipy.special"]))
+    for name in SCIPY_MODULES:  # the page documents the SciPy rules when SciPy is installed
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        mods.append((name, sys.modules[name]))
     return mods
 
 
@@ -195,6 +203,10 @@ def entries() -> list:
         differentiable, caveat = _describe_handler(handler)
         family = _module_family(getattr(handler, "__module__", None))
         rows.append(dict(names=names, family=family, differentiable=differentiable, caveat=caveat))
+    for name, handler in list(LIBRARY_FUNCTIONS.items()):  # SciPy's Python functions, by public name
+        differentiable, caveat = _describe_handler(handler)
+        family = _module_family(getattr(handler, "__module__", None))
+        rows.append(dict(names=[name], family=family, differentiable=differentiable, caveat=caveat))
     for row in rows:
         row["numpy"] = row["names"][0].startswith("np.")
     return sorted(rows, key=lambda r: (FAMILIES.get(r["family"], (99, r["family"]))[0], r["family"], r["names"][0]))
@@ -221,7 +233,9 @@ def build_markdown() -> str:
         "",
         f"**{len(numpy_diff)} differentiable NumPy functions** ({numpy_names} names, counting aliases such as "
         "`np.abs` / `np.absolute` separately)"
-        + (f", plus **{len(scipy_diff)} differentiable SciPy functions** from `scipy.special`" if scipy_diff else "")
+        + (f", plus **{len(scipy_diff)} differentiable SciPy functions** (`scipy.special`, `scipy.stats` "
+           "distributions, `scipy.linalg`, `scipy.signal`, `scipy.integrate`; see [scipy.md](scipy.md))"
+           if scipy_diff else "")
         + f". {len(no_grad)} more run on traced values without a gradient (comparisons, rounding, "
         "index-valued and shape functions): their outputs are constants, so using them on a gradient "
         "path contributes nothing, and is not an error.",
@@ -243,8 +257,9 @@ def build_markdown() -> str:
         "- **Real inputs only** for `np.real`, `np.imag`, `np.conj`, `np.angle`; complex values are not "
         "supported yet.",
         "",
-        "SciPy is optional: its rules are registered when `scipy.special` is imported (tracediff never "
-        "imports it), and generated code calls `scipy.special.<name>`.",
+        "SciPy is optional: the rules for each SciPy module are registered when that module is imported "
+        "(tracediff never imports SciPy), and generated code calls SciPy's public functions "
+        "(`scipy.special.<name>`, `scipy.linalg.expm`, ...).",
         "",
     ]
     current = None

@@ -6,6 +6,11 @@ argument's shape, so rules never think about broadcasting.
 Where a function is not differentiable at a point (a kink of ``abs``, a tie of ``maximum``, a jump
 of ``remainder``) the rules pick a one-sided or averaged value and say which in ``caveat``; the
 coverage page (docs/coverage.md, built by ``python -m tracediff.coverage``) lists them.
+
+Also here: polynomials evaluated and transformed entry by entry (polyval, polyder, polyint,
+polyadd, polysub), and the predicates (isclose, allclose, array_equal, array_equiv, iscomplex,
+isreal): they run on traced values without a gradient, and a Python bool they return is a
+decision on values, guarded as ``if x > 0:`` is.
 """
 from __future__ import annotations
 
@@ -376,14 +381,145 @@ def _like(name):
     return lambda a, dtype=None, **kw: prim.bind(a) if dtype is None else prim.bind(a).astype(dtype)
 
 
-_zeros_like = _like("zeros_like")
+_zeros_like, _ones_like = _like("zeros_like"), _like("ones_like")
+
+_PYTHON_BOOL = "a Python bool, as NumPy: a decision on the values, checked by the generated code (a guard)"
+
+
+def _real_if_close(a, tol=100):
+    _real_input("real_if_close", a)
+    return a  # as NumPy: a real array is returned as it is
+
+
+def _stacked(p):
+    """Coefficients given as a list that holds traced numbers, stacked into one array as NumPy's
+    asarray would stack them (so their dtype is the same)."""
+    return np.stack(p) if isinstance(p, (list, tuple)) and any(map(_is_traced, p)) else p
+
+
+def _polyval(p, x):
+    # Horner's scheme, as NumPy
+    p = _stacked(p)
+    coefficients = p if isinstance(p, Tracer) else np.asarray(p)
+    x = x if isinstance(x, Tracer) else np.asanyarray(x)
+    y = np.zeros_like(x)
+    for coefficient in coefficients:
+        y = y * x + coefficient
+    return y
+
+
+def _coefficients(p):
+    return np.atleast_1d(_stacked(p))
+
+
+def _polyder(p, m=1):
+    m = operator.index(m)
+    if m < 0:
+        raise ValueError("np.polyder: order of derivative must be positive (see polyint)")
+    p = _coefficients(p)
+    for _ in range(m):
+        p = p[:-1] * np.arange(len(p) - 1, 0, -1)
+    return p
+
+
+def _polyint(p, m=1, k=None):
+    m = operator.index(m)
+    if m < 0:
+        raise ValueError("np.polyint: order of integral must be positive (see polyder)")
+    k = np.zeros(m) if k is None else k
+    k = list(k) if isinstance(k, (list, tuple)) or np.ndim(k) else [k]
+    k = k * m if len(k) == 1 else k  # one constant of integration per integral
+    if len(k) < m:
+        raise ValueError("np.polyint: k must be a scalar or a rank-1 array of length 1 or >m")
+    p = _coefficients(p)
+    for i in range(m):
+        p = np.concatenate([p / np.arange(len(p), 0, -1), np.reshape(k[i], (1,))])
+    return p
+
+
+def _polyadd(a1, a2, sign=1.0):
+    a1, a2 = _coefficients(a1), _coefficients(a2)
+    n = max(len(a1), len(a2))
+    # the shorter is padded with leading zeros (higher powers)
+    a1, a2 = (np.pad(a, (n - len(a), 0)) if len(a) < n else a for a in (a1, a2))
+    return a1 + a2 if sign > 0 else a1 - a2
+
+
+def _polysub(a1, a2):
+    return _polyadd(a1, a2, sign=-1.0)
+
+
+def _is_traced(v) -> bool:
+    return isinstance(v, Tracer)
+
+
+# --- predicates: no gradient; a Python bool answer is a decision on values, so it is guarded ----
+def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    x, y = (v if isinstance(v, (Tracer, int, float, complex)) else np.asanyarray(v) for v in (a, b))
+    y_dtype = getattr(y, "dtype", None)
+    if y_dtype is not None and y_dtype.kind not in "fc":  # as NumPy: abs(MIN_INT) would overflow
+        y = y.astype(np.result_type(y_dtype, 1.0))
+    # As NumPy; an infinite y only compares equal (it is replaced by 0 in the arithmetic, which
+    # NumPy runs with warnings off, rather than computing inf - inf)
+    finite = np.isfinite(y)
+    if isinstance(y, (int, float, complex)):  # (a Python number stays weak: x's dtype computes)
+        y_finite = y if finite else 0.0
+    else:
+        y_finite = np.where(finite, y, 0)
+    close = finite & (np.abs(x - y_finite) <= atol + rtol * np.abs(y_finite)) | (x == y)
+    return close | (np.isnan(x) & np.isnan(y)) if equal_nan else close
+
+
+def _allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.all(_isclose(a, b, rtol, atol, equal_nan)))
+
+
+def _array_equal(a1, a2, equal_nan=False):
+    a1, a2 = (a if isinstance(a, Tracer) else np.asarray(a) for a in (a1, a2))
+    if np.shape(a1) != np.shape(a2):
+        return False
+    equal = a1 == a2
+    if equal_nan and any(_dtype_of(v).kind in "fc" for v in (a1, a2)):
+        equal = equal | (np.isnan(a1) & np.isnan(a2))
+    return bool(np.all(equal))
+
+
+def _array_equiv(a1, a2):
+    try:
+        np.broadcast_shapes(np.shape(a1), np.shape(a2))
+    except ValueError:
+        return False
+    return bool(np.all(a1 == a2))
+
+
+def _dtype_of(a) -> np.dtype:
+    return a.dtype if hasattr(a, "dtype") else np.result_type(a)
+
+
+def _iscomplex(x):
+    _real_input("iscomplex", x)
+    return _zeros_like(x, dtype=bool)  # a real array: False everywhere, as NumPy
+
+
+def _isreal(x):
+    _real_input("isreal", x)
+    return _ones_like(x, dtype=bool)
+
 
 FUNCTIONS.update({
-    np.where: _where, np.zeros_like: _zeros_like, np.ones_like: _like("ones_like"),
+    np.where: _where, np.zeros_like: _zeros_like, np.ones_like: _ones_like,
     np.sinc: _sinc, np.clip: _clip,
     np.nan_to_num: _describe(_nan_to_num, True, "NaN and infinities become constants (no gradient)"),
     np.real: _describe(_real, True, "real inputs: the identity (np.real(x) is x)"),
     np.imag: _describe(_imag, False, "real inputs: zeros"),
     np.angle: _describe(_angle, False, angle_p.caveat),
     np.round: _round, np.around: _round, np.fix: _fix, np.isposinf: _isposinf, np.isneginf: _isneginf,
+    np.real_if_close: _describe(_real_if_close, True, "real inputs: the identity"),
+    np.polyval: _describe(_polyval, True, "differentiable in p and x (Horner's scheme, as NumPy)"),
+    np.polyder: _polyder, np.polyint: _polyint, np.polyadd: _polyadd, np.polysub: _polysub,
+    np.isclose: _describe(_isclose, False), np.iscomplex: _describe(_iscomplex, False, "real inputs: False"),
+    np.isreal: _describe(_isreal, False, "real inputs: True"),
+    np.allclose: _describe(_allclose, False, _PYTHON_BOOL),
+    np.array_equal: _describe(_array_equal, False, _PYTHON_BOOL),
+    np.array_equiv: _describe(_array_equiv, False, _PYTHON_BOOL),
 })

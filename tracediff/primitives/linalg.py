@@ -4,7 +4,9 @@ Products: ``@``/``np.matmul``, ``np.dot`` (every case), ``vdot inner outer tenso
 cross``. Most are written with three primitives, ``matmul``, ``tensordot`` and ``einsum``, so the
 generated code shows what the product computes. ``np.linalg``: ``inv solve det slogdet cholesky
 eigh eigvalsh svd svdvals pinv qr lstsq matrix_power``, over stacks of matrices wherever NumPy
-allows them (``(..., M, N)``).
+allows them (``(..., M, N)``); NumPy 2's ``vecdot matvec vecmat`` ufuncs. Composed of these:
+``correlate convolve`` (sliding windows times a vector), ``poly polymul polyfit``,
+``np.linalg.cond matrix_rank multi_dot tensorinv tensorsolve`` and the ``np.linalg`` aliases.
 
 **Several results, one primitive each.** A graph node has one output, so a NumPy function with
 several results is one primitive per result, each written as the NumPy call and the result it
@@ -37,12 +39,15 @@ from __future__ import annotations
 
 import ast
 import functools
+import operator
 import string
 from collections import Counter
 
 import numpy as np
 
+from ..tracing import Tracer
 from .core import FUNCTIONS, UFUNCS, Primitive, call, defbatch, defvjp, lift, np_attr, np_function
+from .indexing import arange, getitem
 
 
 def _T(x):
@@ -56,6 +61,16 @@ def _swap_last(x):
 
 def _dtype(x):
     return getattr(x, "dtype", np.dtype(np.float64))
+
+
+def _as_array(x):
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+def _describe(handler, caveat, differentiable=True):
+    """Say what a composing handler does, for the coverage page."""
+    handler.caveat, handler.differentiable = caveat, differentiable
+    return handler
 
 
 # --- matmul ----------------------------------------------------------------------------------
@@ -200,6 +215,38 @@ def _kron(a, b):
     product = (np.reshape(a, tuple(d for n in shape_a for d in (n, 1)))
                * np.reshape(b, tuple(d for n in shape_b for d in (1, n))))
     return np.reshape(product, tuple(p * q for p, q in zip(shape_a, shape_b)))
+
+
+# --- NumPy 2's vector-matrix ufuncs: vecdot, matvec, vecmat (real values) ----------------------
+# They broadcast over the leading (loop) axes; reverse mode sums each cotangent back over the
+# loop axes an operand was broadcast along.
+
+def _gufunc(ufunc, core: tuple, *rules):
+    prim = Primitive(ufunc.__name__, ufunc)
+    defvjp(prim, *rules)
+
+    def batch(args, batched, out_shape):  # the batch axis leads, in front of every operand's loop axes
+        loop = max(np.ndim(x) - f - k for x, f, k in zip(args, batched, core))
+        return prim.bind(*(_lift_loop(x, f, k, loop) for x, f, k in zip(args, batched, core)))
+
+    defbatch(prim, batch)
+    UFUNCS[ufunc] = prim
+    return prim
+
+
+def _lift_loop(x, batched: bool, core: int, loop: int):
+    """A batched ``x`` with size-1 loop axes after the batch axis, up to ``loop`` of them."""
+    missing = loop - (np.ndim(x) - 1 - core)
+    return np.reshape(x, np.shape(x)[:1] + (1,) * missing + np.shape(x)[1:]) if batched and missing > 0 else x
+
+
+if hasattr(np, "matvec"):  # NumPy >= 2.2
+    vecdot_p = _gufunc(np.vecdot, (1, 1), lambda g, ans, a, b: g[..., None] * b, lambda g, ans, a, b: g[..., None] * a)
+    matvec_p = _gufunc(np.matvec, (2, 1), lambda g, ans, m, v: g[..., :, None] * v[..., None, :],
+                       lambda g, ans, m, v: np.vecmat(g, m))
+    vecmat_p = _gufunc(np.vecmat, (1, 2), lambda g, ans, v, m: np.matvec(m, g),
+                       lambda g, ans, v, m: v[..., :, None] * g[..., None, :])
+    vecdot_p.caveat = matvec_p.caveat = vecmat_p.caveat = "real values"
 
 
 # --- cross products, over the last axis -------------------------------------------------------
@@ -350,6 +397,11 @@ def _batch_einsum(args, batched, out_shape, subscripts, optimize):
 defbatch(einsum_p, _batch_einsum)
 
 
+def _einsum_path(*operands, **options):
+    # the path depends on the subscripts and shapes only: NumPy's answer for stand-ins of the same shapes
+    return np.einsum_path(*(np.empty(o.shape, o.dtype) if isinstance(o, Tracer) else o for o in operands), **options)
+
+
 def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
     if out is not None or dtype is not None:
         raise TypeError("np.einsum: out= and dtype= are not supported on traced values")
@@ -358,8 +410,83 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
     return einsum_p.bind(*arrays, subscripts=subscripts, optimize=optimize)
 
 
+# --- correlation and convolution of 1-D sequences: sliding windows times a vector ----------------
+
+def _correlation(a, v, start: int, length: int):
+    """Entries ``start`` to ``start + length`` of the full correlation of a and v,
+    out[k] = sum_n a[k + n - (M - 1)] * v[n] (a is zero outside its N entries): the windows of a,
+    padded with just the zeros they reach, times v. Written with indexing and @, it differentiates
+    in both operands and in order 2 with their rules."""
+    n, m = np.shape(a)[0], np.shape(v)[0]
+    before, after = max(m - 1 - start, 0), max(start + length - n, 0)
+    padded = np.pad(a, (before, after)) if before or after else a
+    first = start - (m - 1) + before  # where window 0 starts in padded
+    windows = arange(first, first + length, 0, 2, like=(a, v)) + arange(0, m, 1, 2, like=(a, v))
+    return getitem(padded, windows) @ v  # (getitem: a plain padded with traced windows too)
+
+
+def _sequences(function, a, v):
+    for name, x in (("a", a), ("v", v)):
+        if np.ndim(x) != 1:
+            raise ValueError(f"np.{function}: {name} must be 1-D, got {np.ndim(x)} dimensions")
+        if not np.shape(x)[0]:
+            raise ValueError(f"np.{function}: {name} cannot be empty")
+        if _dtype(x).kind == "c":
+            raise NotImplementedError(f"np.{function} of complex traced values is not supported yet")
+
+
+def _mode_range(function, mode, n: int, m: int, same_start: int):
+    """(start, length) of ``mode``'s entries within the full output."""
+    if mode == "full":
+        return 0, n + m - 1
+    if mode == "same":
+        return same_start, max(n, m)
+    if mode == "valid":
+        return min(n, m) - 1, max(n, m) - min(n, m) + 1
+    raise ValueError(f"np.{function}: mode must be 'full', 'same' or 'valid', got {mode!r}")
+
+
+def _correlate(a, v, mode="valid"):
+    a, v = _as_array(a), _as_array(v)
+    _sequences("correlate", a, v)
+    n, m = np.shape(a)[0], np.shape(v)[0]
+    # NumPy centres 'same' differently when v is the longer: it swaps the two and reverses
+    start, length = _mode_range("correlate", mode, n, m, (min(n, m) - 1) // 2 if n >= m else n // 2)
+    return _correlation(a, v, start, length)
+
+
+def _convolve(a, v, mode="full"):
+    a, v = _as_array(a), _as_array(v)
+    _sequences("convolve", a, v)
+    n, m = np.shape(a)[0], np.shape(v)[0]
+    start, length = _mode_range("convolve", mode, n, m, (min(n, m) - 1) // 2)
+    return _correlation(a, v[::-1], start, length)  # convolution is correlation with v reversed
+
+
+def _poly(seq_of_zeros):
+    zeros = np.atleast_1d(seq_of_zeros)
+    if np.ndim(zeros) != 1:
+        raise NotImplementedError("np.poly of a matrix (its characteristic polynomial, through complex eigenvalues) "
+                                  "is not supported on traced values; give the roots")
+    dtype = _dtype(zeros) if _dtype(zeros).kind == "f" else np.dtype(np.float64)
+    if not np.shape(zeros)[0]:
+        return 1.0
+    a = np.ones((1,), dtype)
+    for zero in zeros:  # multiplied by (x - zero), one root after the other
+        a = np.convolve(a, np.stack([np.ones((), dtype), -zero.astype(dtype)]))
+    return a
+
+
+def _polymul(a1, a2):
+    return _convolve(np.atleast_1d(a1), np.atleast_1d(a2))
+
+
 FUNCTIONS.update({np.dot: _dot, np.tensordot: _tensordot, np.inner: _inner, np.vdot: _vdot,
-                  np.outer: _outer, np.kron: _kron, np.cross: _cross, np.einsum: _einsum})
+                  np.outer: _outer, np.kron: _kron, np.cross: _cross, np.einsum: _einsum,
+                  np.einsum_path: _describe(_einsum_path, "", differentiable=False)})
+_ROUNDING = "NumPy's values up to rounding (the products are summed in another order)"
+FUNCTIONS.update({np.correlate: _describe(_correlate, _ROUNDING), np.convolve: _describe(_convolve, _ROUNDING),
+                  np.polymul: _describe(_polymul, _ROUNDING), np.poly: _describe(_poly, _ROUNDING)})
 
 
 # --- np.linalg --------------------------------------------------------------------------------
@@ -757,3 +884,141 @@ FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for func
     np.linalg.qr: (_qr, qr_q_p.caveat),
     np.linalg.lstsq: (_lstsq, "the rank is not differentiable; " + lstsq_residuals_p.caveat),
 }.items()})
+
+
+# --- composed of the above ---------------------------------------------------------------------
+
+def _cond(x, p=None):
+    known = p in ("fro", "nuc") if isinstance(p, str) else p is None or p in (1, -1, 2, -2, np.inf, -np.inf)
+    if not known:
+        raise ValueError(f"np.linalg.cond: invalid norm order {p!r}; NumPy supports None, 1, -1, 2, -2, "
+                         "np.inf, -np.inf, 'fro' and 'nuc'")
+    if np.ndim(x) < 2:
+        raise np.linalg.LinAlgError(f"np.linalg.cond: {np.ndim(x)}-dimensional array given; the array "
+                                    "must be at least two-dimensional")
+    if _dtype(x).kind == "c":
+        raise NotImplementedError("np.linalg.cond of a complex traced matrix is not supported yet")
+    if p is None or p in (2, -2):  # the ratio of the extreme singular values
+        s = np.linalg.svd(x, compute_uv=False)
+        return s[..., -1] / s[..., 0] if p == -2 else s[..., 0] / s[..., -1]
+    if not _square(x):
+        raise np.linalg.LinAlgError("np.linalg.cond: last 2 dimensions of the array must be square")
+    return np.linalg.norm(x, p, axis=(-2, -1)) * np.linalg.norm(np.linalg.inv(x), p, axis=(-2, -1))
+
+
+def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    if tol is not None and rtol is not None:
+        raise ValueError("np.linalg.matrix_rank: `tol` and `rtol` can't be both set")
+    if np.ndim(A) < 2:
+        return int(not np.all(A == 0))  # a Python int, as NumPy (a decision on values: guarded)
+    S = np.linalg.svd(A, compute_uv=False, hermitian=hermitian)
+    if tol is None:
+        rtol = max(np.shape(A)[-2:]) * np.finfo(S.dtype).eps if rtol is None else np.expand_dims(rtol, -1)
+        tol = np.max(S, axis=-1, keepdims=True) * rtol
+    else:
+        tol = np.expand_dims(tol, -1)
+    return np.count_nonzero(S > tol, axis=-1)
+
+
+def _matrix_transpose(x, /):
+    if np.ndim(x) < 2:
+        raise ValueError(f"matrix_transpose: the input must be at least 2-D, got {np.ndim(x)} dimensions")
+    return _T(x)
+
+
+def _multi_dot(arrays, *, out=None):
+    if out is not None:
+        raise TypeError("np.linalg.multi_dot: out= is not supported on traced values")
+    if len(arrays) < 2:
+        raise ValueError("np.linalg.multi_dot: expecting at least two arrays")
+    if any(np.ndim(a) != 2 for a in arrays[1:-1]) or not all(np.ndim(a) in (1, 2) for a in arrays[::len(arrays) - 1]):
+        raise ValueError("np.linalg.multi_dot: the arrays must be 2-D, but the first and last may be 1-D")
+    product = arrays[0]
+    for a in arrays[1:]:  # (a 1-D first array is a row, a 1-D last one a column, as with @)
+        product = product @ a
+    return product
+
+
+def _linalg_outer(x1, x2, /):
+    if np.ndim(x1) != 1 or np.ndim(x2) != 1:
+        raise ValueError("np.linalg.outer: input arrays must be one-dimensional")
+    return _outer(x1, x2)
+
+
+def _linalg_cross(x1, x2, /, *, axis=-1):
+    if np.shape(x1)[axis] != 3 or np.shape(x2)[axis] != 3:
+        raise ValueError("np.linalg.cross: both input arrays must be (arrays of) 3-dimensional vectors")
+    return _cross(x1, x2, axis=axis)
+
+
+def _linalg_vecdot(x1, x2, /, *, axis=-1):
+    if _dtype(x1).kind == "c":
+        x1 = np.conj(x1)
+    return np.sum(x1 * x2, axis=axis)
+
+
+def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    # NumPy's: least squares on the Vandermonde matrix with its columns scaled to unit norm
+    if cov:
+        raise NotImplementedError("np.polyfit(cov=True) is not supported on traced values")
+    order = int(deg) + 1
+    x, y = _as_array(x) + 0.0, _as_array(y) + 0.0
+    if deg < 0:
+        raise ValueError("np.polyfit: expected deg >= 0")
+    if np.ndim(x) != 1 or not np.size(x):
+        raise TypeError("np.polyfit: expected a non-empty 1-D vector for x")
+    if np.ndim(y) not in (1, 2) or np.shape(y)[0] != np.shape(x)[0]:
+        raise TypeError("np.polyfit: expected a 1-D or 2-D y with as many rows as x")
+    rcond = len(x) * np.finfo(_dtype(x)).eps if rcond is None else rcond
+    lhs, rhs = np.vander(x, order), y
+    if w is not None:
+        w = _as_array(w) + 0.0
+        if np.shape(w) != np.shape(x):
+            raise TypeError("np.polyfit: expected w to be 1-D, with the same length as x")
+        lhs = lhs * w[:, None]
+        weighted = rhs * (w[:, None] if np.ndim(rhs) == 2 else w)
+        rhs = weighted if _dtype(weighted) == _dtype(rhs) else weighted.astype(_dtype(rhs))  # NumPy weighs in place
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))
+    c, residuals, rank, s = np.linalg.lstsq(lhs / scale, rhs, rcond)
+    c = (c.T / scale).T
+    return (c, residuals, rank, s, rcond) if full else c
+
+
+def _tensorinv(a, ind=2):
+    ind = operator.index(ind)
+    if ind <= 0:
+        raise ValueError("np.linalg.tensorinv: invalid ind argument")
+    shape = np.shape(a)
+    inverse = np.linalg.inv(np.reshape(a, (int(np.prod(shape[:ind])), -1)))
+    return np.reshape(inverse, shape[ind:] + shape[:ind])
+
+
+def _tensorsolve(a, b, axes=None):
+    ndim = np.ndim(a)
+    if axes is not None:  # those axes of a go last, in the order given
+        rest = [k for k in range(ndim) if k not in [int(k) % ndim for k in axes]]
+        a = np.transpose(a, rest + [int(k) % ndim for k in axes])
+    shape = np.shape(a)[ndim - (ndim - np.ndim(b)):]
+    n = int(np.prod(shape))
+    if np.size(a) != n * n:
+        raise np.linalg.LinAlgError("np.linalg.tensorsolve: input arrays must satisfy the requirement "
+                                    "prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim])")
+    return np.reshape(np.linalg.solve(np.reshape(a, (n, n)), np.ravel(b)), shape)
+
+
+FUNCTIONS.update({
+    np.linalg.cond: _describe(_cond, "p=None, 2, -2 through the singular values (distinct ones); the other p "
+                                     "as norm(x, p) * norm(inv(x), p); a singular matrix raises (NumPy: inf)"),
+    np.linalg.matrix_rank: _describe(_matrix_rank, "no gradient (an integer)", differentiable=False),
+    np.linalg.multi_dot: _describe(_multi_dot, "multiplied left to right (NumPy picks the cheapest order: the "
+                                               "values may differ by rounding)"),
+    np.polyfit: _describe(_polyfit, "through np.linalg.lstsq (full rank); NumPy's warning for a rank-deficient "
+                                    "fit is not given"),
+    np.linalg.tensorinv: _tensorinv, np.linalg.tensorsolve: _tensorsolve,
+    np.linalg.matmul: lambda x1, x2, /: np.matmul(x1, x2),
+    np.linalg.tensordot: lambda x1, x2, /, *, axes=2: _tensordot(x1, x2, axes),
+    np.linalg.outer: _linalg_outer, np.linalg.cross: _linalg_cross, np.linalg.vecdot: _linalg_vecdot,
+    np.linalg.trace: lambda x, /, *, offset=0, dtype=None: np.trace(x, offset, -2, -1, dtype),
+    np.linalg.diagonal: lambda x, /, *, offset=0: np.diagonal(x, offset, -2, -1),
+    np.linalg.matrix_transpose: _matrix_transpose, np.matrix_transpose: _matrix_transpose,
+})

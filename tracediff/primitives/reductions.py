@@ -1,4 +1,5 @@
-"""Reductions over axes, each beside its VJP rule."""
+"""Reductions over axes, each beside its VJP rule; and statistics composed of them (average, the
+nan-functions, norms, quantiles, trapezoid, cov, corrcoef)."""
 from __future__ import annotations
 
 import math
@@ -649,31 +650,36 @@ if hasattr(np.linalg, "vector_norm"):  # NumPy >= 2.0
 # --- median, quantiles and percentiles (linear interpolation) --------------------------------
 # The q-quantile of n values interpolates between the order statistics at floor and ceil of
 # q * (n - 1), with weights 1 - t and t; the gradient goes to those entries (shared evenly among
-# entries tied with them), found with np.quantile(..., method="lower" / "higher").
+# entries tied with them), found with np.quantile(..., method="lower" / "higher"). The NaN-ignoring
+# versions (np.nanmedian, ...) do the same in each lane over its n entries that are not NaN.
 
-def _emit_order_statistic(args, q, axis, method):
-    params = _emit_axis_params({"axis": axis, "keepdims": True})
-    return call(np_attr("quantile"), [args[0], py_literal(q)], {**params, "method": method})
+def _order_statistic(name, function):
+    def emit(args, q, axis, method):
+        params = _emit_axis_params({"axis": axis, "keepdims": True})
+        return call(np_attr(function), [args[0], py_literal(q)], {**params, "method": method})
+
+    return Primitive(name, lambda x, q, axis, method: getattr(np, function)(x, q, axis=axis, method=method,
+                                                                          keepdims=True), emit, differentiable=False)
 
 
-order_statistic_p = Primitive(
-    "order_statistic",
-    lambda x, q, axis, method: np.quantile(x, q, axis=axis, method=method, keepdims=True),
-    _emit_order_statistic, differentiable=False)
+order_statistic_p = _order_statistic("order_statistic", "quantile")
+nan_order_statistic_p = _order_statistic("nan_order_statistic", "nanquantile")
 
 
 def _fraction(q, function):
-    return 0.5 if function == "median" else (float(q) / 100 if function == "percentile" else float(q))
+    if function.endswith("median"):
+        return 0.5
+    return float(q) / 100 if function.endswith("percentile") else float(q)
 
 
 def _quantile_impl(x, q, axis, keepdims, function):
-    if function == "median":
-        return np.median(x, axis=axis, keepdims=keepdims)
+    if function.endswith("median"):
+        return getattr(np, function)(x, axis=axis, keepdims=keepdims)
     return getattr(np, function)(x, q, axis=axis, keepdims=keepdims)
 
 
 def _emit_quantile(args, q, axis, keepdims, function):
-    first = [args[0]] if function == "median" else [args[0], py_literal(q)]
+    first = [args[0]] if function.endswith("median") else [args[0], py_literal(q)]
     return call(np_attr(function), first, _emit_axis_params({"axis": axis, "keepdims": keepdims}))
 
 
@@ -689,12 +695,25 @@ def _quantile_weights(x, fraction, axis):
     return weights
 
 
+def _nanquantile_weights(x, fraction, axis):
+    """The same, in each lane over its entries that are not NaN (NaN never equals an order statistic)."""
+    position = fraction * (np.sum(~np.isnan(x), axis=axis, keepdims=True) - 1)
+    t = position - np.floor(position)
+    weights = 0.0
+    for method, share in (("lower", 1.0 - t), ("higher", t)):
+        chosen = x == nan_order_statistic_p.bind(x, q=fraction, axis=axis, method=method)
+        # (a lane of NaNs chooses nothing: it divides by 1)
+        weights = weights + np.where(chosen, share / np.maximum(np.sum(chosen, axis=axis, keepdims=True), 1), 0.0)
+    return weights
+
+
 def _quantile_vjp(g, ans, x, q, axis, keepdims, function):
+    weights = _nanquantile_weights if function.startswith("nan") else _quantile_weights
     if not np.ndim(q):
-        return _keep(g, x, axis, keepdims) * _quantile_weights(x, _fraction(q, function), axis)
+        return _keep(g, x, axis, keepdims) * weights(x, _fraction(q, function), axis)
     qs = np.ravel(q).tolist()  # several quantiles: the leading axes of the output are q's
     g = np.reshape(g, (len(qs),) + tuple(np.shape(ans)[np.ndim(q):]))
-    return sum(_keep(g[i], x, axis, keepdims) * _quantile_weights(x, _fraction(qi, function), axis)
+    return sum(_keep(g[i], x, axis, keepdims) * weights(x, _fraction(qi, function), axis)
                for i, qi in enumerate(qs))
 
 
@@ -728,11 +747,97 @@ def _quantile_like(function):
     return handler
 
 
-def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    _no_extras("median", out=out)
-    return quantile_p.bind(a, q=None, axis=normalize_axis(axis, _ndim(a), "np.median"), keepdims=_flag(keepdims),
-                           function="median")
+def _median_like(function):
+    def handler(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+        _no_extras(function, out=out)
+        return quantile_p.bind(a, q=None, axis=normalize_axis(axis, _ndim(a), f"np.{function}"),
+                               keepdims=_flag(keepdims), function=function)
+
+    return handler
 
 
-FUNCTIONS.update({np.median: _median, np.quantile: _quantile_like("quantile"),
+FUNCTIONS.update({np.median: _median_like("median"), np.quantile: _quantile_like("quantile"),
                   np.percentile: _quantile_like("percentile")})
+FUNCTIONS.update({f: _meta(h, caveat=quantile_p.caveat + "; " + _NAN) for f, h in {
+    np.nanmedian: _median_like("nanmedian"), np.nanquantile: _quantile_like("nanquantile"),
+    np.nanpercentile: _quantile_like("nanpercentile")}.items()})
+
+
+# --- integrals and covariances: compositions of the above ------------------------------------
+
+def _trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = y if isinstance(y, Tracer) else np.asanyarray(y)
+    ndim = _ndim(y)
+    axis = normalize_axis(axis, ndim, "np.trapezoid")[0]
+    if x is None:
+        d = dx
+    elif _ndim(x) == 1:  # coordinates along the axis
+        d = np.diff(x)
+        d = np.reshape(d, tuple(-1 if i == axis else 1 for i in range(ndim)))
+    else:
+        d = np.diff(x, axis=axis)
+    upper = y[(slice(None),) * axis + (slice(1, None),)]
+    lower = y[(slice(None),) * axis + (slice(None, -1),)]
+    return np.sum(d * (upper + lower) / 2.0, axis=axis)
+
+
+def _as_rows(a, dtype, rowvar):
+    """``a`` as a 2-D array of variables (rows) by observations (columns), in ``dtype``."""
+    a = a if _dtype(a) == dtype else (a.astype(dtype) if isinstance(a, Tracer) else np.asarray(a, dtype=dtype))
+    a = np.reshape(a, (1, -1)) if _ndim(a) < 2 else a
+    return a.T if not rowvar and np.shape(a)[0] != 1 else a
+
+
+def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    m, y = (v if v is None or isinstance(v, Tracer) else np.asarray(v) for v in (m, y))
+    if _ndim(m) > 2 or (y is not None and _ndim(y) > 2):
+        raise ValueError("np.cov: m and y may have at most 2 dimensions")
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError("np.cov: ddof must be integer")
+    if dtype is None:
+        dtype = np.result_type(*(_dtype(a) for a in (m, y) if a is not None), np.float64)
+    X = _as_rows(m, dtype, rowvar)
+    if np.shape(X)[0] == 0:
+        return np.array([]).reshape(0, 0)
+    if y is not None:
+        X = np.concatenate([X, _as_rows(y, dtype, rowvar)], axis=0)
+    ddof = (0 if bias else 1) if ddof is None else int(ddof)
+    n = np.shape(X)[1]
+    w = None
+    for name, weights in (("fweights", fweights), ("aweights", aweights)):
+        if weights is not None:
+            if _ndim(weights) != 1 or np.shape(weights)[0] != n:
+                raise ValueError(f"np.cov: {name} must be 1-D with one weight per observation ({n})")
+            w = weights if w is None else w * weights
+    avg, w_sum = np.average(X, axis=1, weights=w, returned=True)
+    w_sum = w_sum[0]
+    if w is None:
+        fact = n - ddof
+    elif ddof == 0:
+        fact = w_sum
+    elif aweights is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * np.sum(w * aweights) / w_sum
+    if fact <= 0:  # NumPy warns and divides by 0 (traced weights: a guard on their sum)
+        fact = 0.0
+    X = X - avg[:, None]
+    c = (X @ (X if w is None else X * w).T) * np.true_divide(1, fact)
+    return np.squeeze(c if _dtype(c) == dtype else c.astype(dtype))  # NumPy scales in place, in dtype
+
+
+def _corrcoef(x, y=None, rowvar=True, bias=np._NoValue, ddof=np._NoValue, *, dtype=None):
+    c = _cov(x, y, rowvar, dtype=dtype)
+    if _ndim(c) == 0:  # one variable: NumPy returns c / c
+        return c / c
+    stddev = np.sqrt(np.diagonal(c))
+    c = c / stddev[:, None] / stddev[None, :]
+    return np.clip(c, -1, 1)  # rounding may step outside [-1, 1]: NumPy clips too
+
+
+FUNCTIONS.update({
+    np.trapezoid: _meta(_trapezoid, caveat="differentiable in y, x and dx"),
+    np.cov: _meta(_cov, caveat="differentiable in m, y and the weights"),
+    np.corrcoef: _meta(_corrcoef, caveat="clipped to [-1, 1] as NumPy: exactly correlated variables (|r| = 1) "
+                                         "get half of their gradient, as np.clip at a bound"),
+})

@@ -4,7 +4,9 @@ concatenate, tile, repeat, roll, pad, triu/tril, diag/diagonal.
 NumPy functions that are exactly a composition of these (or of indexing) are built from them, so
 the generated code reads as NumPy and the rules come for free: flip is ``x[::-1]``, hstack is
 ``np.concatenate``, rot90 is a flip and a transpose, trace is ``np.sum(np.diagonal(x), axis=-1)``,
-split is slicing, select is nested ``np.where``. (sort and take are in indexing.py.)
+split is slicing, select is nested ``np.where``. (sort and take are in indexing.py.) So are diff,
+gradient (NumPy's finite-difference formulas), linspace/logspace/geomspace, meshgrid, block, append,
+rollaxis, vander (a running product), apply_along_axis (one call per lane) and unwrap.
 """
 from __future__ import annotations
 
@@ -720,6 +722,365 @@ def _size_of(a, axis=None):
     return a.size if axis is None else a.shape[axis]
 
 
+def _array(a):
+    """``a`` as an array when it is a list or tuple; traced values and numbers as they are (a Python
+    number stays weak in NumPy's promotion)."""
+    return a if isinstance(a, (Tracer, int, float, complex)) else np.asanyarray(a)
+
+
+def _dtype_of(a) -> np.dtype:
+    return a.dtype if hasattr(a, "dtype") else np.result_type(a)
+
+
+# --- differences, grids and ramps: slices, subtraction and broadcasting ------------------------
+def _diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"np.diff: order must be non-negative but got {n}")
+    a = _array(a)
+    ndim = np.ndim(a)
+    if ndim == 0:
+        raise ValueError("np.diff: diff requires input that is at least one dimensional")
+    axis = _normalize_axis(axis, ndim, "np.diff")
+    if n == 0:
+        return a
+    parts = []
+    for part in (prepend, a, append):
+        if part is np._NoValue:
+            continue
+        part = _array(part)
+        if np.ndim(part) == 0:  # a number: one slice along the axis
+            part = _broadcast_to(part, np.shape(a)[:axis] + (1,) + np.shape(a)[axis + 1:])
+        parts.append(part)
+    a = _concatenate(parts, axis) if len(parts) > 1 else a
+    difference = np.not_equal if _dtype_of(a) == np.bool_ else np.subtract  # as NumPy, for booleans
+    for _ in range(n):
+        a = difference(_index_along(a, axis, slice(1, None)), _index_along(a, axis, slice(None, -1)))
+    return a
+
+
+def _unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    p = _array(p)
+    axis = _normalize_axis(axis, np.ndim(p), "np.unwrap")
+    dd = _diff(p, axis=axis)
+    discont = period / 2 if discont is None else discont
+    dtype = np.result_type(_dtype_of(dd), period)
+    if np.issubdtype(dtype, np.integer):
+        high, rest = divmod(period, 2)
+        ambiguous = rest == 0
+    else:
+        high, ambiguous = period / 2, True
+    wrapped = np.mod(dd + high, period) - high  # each jump brought into [-period/2, period/2)
+    if ambiguous:  # a jump of exactly half a period keeps its sign, as NumPy
+        wrapped = np.where((wrapped == -high) & (dd > 0), high, wrapped)
+    correction = np.where(np.abs(dd) < discont, 0, wrapped - dd)
+    p = p if _dtype_of(p) == dtype else p.astype(dtype)
+    tail = _index_along(p, axis, slice(1, None)) + np.cumsum(correction, axis=axis)
+    tail = tail if _dtype_of(tail) == dtype else tail.astype(dtype)
+    return _concatenate([_index_along(p, axis, slice(0, 1)), tail], axis)
+
+
+def _ediff1d(ary, to_end=None, to_begin=None):
+    flat = _ravel(_array(ary))
+    dtype = _dtype_of(flat)
+
+    def extra(v):
+        v = _ravel(_array(v))
+        if not np.can_cast(_dtype_of(v), dtype, casting="same_kind"):
+            raise TypeError(f"np.ediff1d: dtype of `to_begin` or `to_end` must be compatible with the "
+                            f"input's {dtype}")
+        return v if _dtype_of(v) == dtype else v.astype(dtype)
+
+    parts = [extra(to_begin)] if to_begin is not None else []
+    parts.append(flat[1:] - flat[:-1])
+    parts += [extra(to_end)] if to_end is not None else []
+    return _concatenate(parts, 0) if len(parts) > 1 else parts[0]
+
+
+def _append(arr, values, axis=None):
+    arr, values = _array(arr), _array(values)
+    if axis is None:
+        return _concatenate([_ravel(arr), _ravel(values)], 0)
+    return _concatenate([arr, values], axis)
+
+
+def _rollaxis(a, axis, start=0):
+    ndim = np.ndim(a)
+    axis = _normalize_axis(axis, ndim, "np.rollaxis")
+    start = operator.index(start)
+    if start < 0:
+        start += ndim
+    if not 0 <= start <= ndim:
+        raise np.exceptions.AxisError(f"np.rollaxis: 'start' arg requires {-ndim} <= start < {ndim + 1}")
+    if axis < start:  # the axis is removed before it is inserted
+        start -= 1
+    if axis == start:
+        return getitem(a, ...)
+    order = [i for i in range(ndim) if i != axis]
+    order.insert(start, axis)
+    return _transpose(a, order)
+
+
+def _meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("np.meshgrid: valid values for `indexing` are 'xy' and 'ij'")
+    ndim = len(xi)
+    axes = list(range(ndim))
+    if indexing == "xy" and ndim > 1:  # the first two axes swapped: x varies along columns
+        axes[0], axes[1] = 1, 0
+    grids = [_reshape(_array(x), tuple(-1 if i == axis else 1 for i in range(ndim))) for x, axis in zip(xi, axes)]
+    if not sparse:
+        grids = _broadcast_arrays(*grids)
+    return tuple(copy_p.bind(g) for g in grids) if copy else tuple(grids)
+
+
+def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"np.linspace: number of samples, {num}, must be non-negative")
+    div = num - 1 if endpoint else num
+    start, stop = _array(start), _array(stop)
+    inexact = np.result_type(*map(_static_dtype, (start, stop)), float(num))  # (float32 stays float32)
+    delta = stop - start
+    if _dtype_of(delta) != inexact:
+        delta = delta.astype(inexact)
+    # np.arange(num), as a column over delta's axes, in the result's dtype
+    ramp = arange(0, num, 0, 1 + np.ndim(delta), like=(start, stop)).astype(inexact)
+    # NumPy scales by delta / div, except where that step is 0 (then by delta after dividing by
+    # div, for denormal deltas): the same values but for denormals, without a guard on the values.
+    step = delta / div if div > 0 else np.nan
+    y = (ramp * step if div > 0 else ramp * delta) + start
+    if endpoint and num > 1:
+        y[-1] = stop  # exactly stop, as NumPy
+    y = _moveaxis(y, 0, axis) if axis != 0 else y
+    if dtype is not None and np.issubdtype(dtype, np.integer):
+        y = np.floor(y)
+    if dtype is not None and np.dtype(dtype) != _dtype_of(y):
+        y = y.astype(dtype)
+    return (y, step) if retstep else y
+
+
+def _logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    if np.ndim(base):  # an array of bases broadcasts with the ends, before the new axis goes in
+        ndim = max(np.ndim(start), np.ndim(stop), np.ndim(base))
+        start, stop, base = (_reshape(_array(v), (1,) * (ndim - np.ndim(v)) + np.shape(v)) for v in (start, stop, base))
+        base = _expand_dims(base, axis)
+    out = np.power(base, _linspace(start, stop, num=num, endpoint=endpoint, axis=axis))
+    return out if dtype is None else out.astype(dtype)
+
+
+def _gradient(f, *varargs, axis=None, edge_order=1):
+    f = _array(f)
+    ndim = np.ndim(f)
+    axes = tuple(range(ndim)) if axis is None else _normalize_axes(axis, ndim, "np.gradient")
+    if edge_order not in (1, 2):
+        raise ValueError(f"np.gradient: edge_order must be 1 or 2, got {edge_order!r}")
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = [_spacing(d, np.shape(f)[ax]) for d, ax in zip(varargs, axes)]
+    else:
+        raise TypeError(f"np.gradient: give one spacing, or one per axis ({len(axes)}), not {len(varargs)}")
+    dtype = _dtype_of(f) if _dtype_of(f).kind in "fc" else np.dtype(np.float64)
+    f = f if _dtype_of(f) == dtype else f.astype(dtype)
+    out = []
+    for ax, dx in zip(axes, spacings):
+        derivative = _gradient_along(f, ax, dx, edge_order)
+        out.append(derivative if _dtype_of(derivative) == dtype else derivative.astype(dtype))
+    return out[0] if len(axes) == 1 else tuple(out)
+
+
+def _spacing(distances, n: int):
+    """A scalar spacing, or the differences of coordinates along an axis of length ``n``."""
+    if np.ndim(distances) == 0:
+        return distances
+    x = _array(distances)
+    if np.ndim(x) != 1:
+        raise ValueError("np.gradient: distances must be either scalars or 1d")
+    if np.shape(x)[0] != n:
+        raise ValueError("np.gradient: when 1d, distances must match the length of the corresponding dimension")
+    if _dtype_of(x).kind in "iub":
+        x = x.astype(np.float64)
+    dx = _diff(x)
+    # Evenly spaced coordinates take NumPy's scalar formulas (a decision on values: guarded when
+    # traced). Not when they carry a gradient: its derivative is the uneven formulas' everywhere.
+    if not getattr(dx, "requires_grad", False) and np.all(dx == dx[0]):
+        return dx[0]
+    return dx
+
+
+def _gradient_along(f, axis, dx, edge_order):
+    ndim = np.ndim(f)
+    if np.shape(f)[axis] < edge_order + 1:
+        raise ValueError("np.gradient: shape of array too small to calculate a numerical gradient, at least "
+                         "(edge_order + 1) elements are required")
+
+    def at(start, stop=None):
+        return _index_along(f, axis, slice(start, stop))
+
+    def along(v):  # spacing terms lie along the axis
+        return _reshape(v, tuple(-1 if i == axis else 1 for i in range(ndim))) if np.ndim(v) else v
+
+    if np.ndim(dx) == 0:
+        interior = (at(2) - at(None, -2)) / (2.0 * dx)
+    else:
+        dx1, dx2 = dx[:-1], dx[1:]
+        a, b, c = -dx2 / (dx1 * (dx1 + dx2)), (dx2 - dx1) / (dx1 * dx2), dx1 / (dx2 * (dx1 + dx2))
+        interior = along(a) * at(None, -2) + along(b) * at(1, -1) + along(c) * at(2)
+    if edge_order == 1:
+        first = (at(1, 2) - at(0, 1)) / (dx if np.ndim(dx) == 0 else dx[0])
+        last = (at(-1) - at(-2, -1)) / (dx if np.ndim(dx) == 0 else dx[-1])
+    else:  # one-sided second-order differences
+        if np.ndim(dx) == 0:
+            a, b, c = -1.5 / dx, 2.0 / dx, -0.5 / dx
+        else:
+            dx1, dx2 = dx[0], dx[1]
+            a = -(2.0 * dx1 + dx2) / (dx1 * (dx1 + dx2))
+            b, c = (dx1 + dx2) / (dx1 * dx2), -dx1 / (dx2 * (dx1 + dx2))
+        first = a * at(0, 1) + b * at(1, 2) + c * at(2, 3)
+        if np.ndim(dx) == 0:
+            a, b, c = 0.5 / dx, -2.0 / dx, 1.5 / dx
+        else:
+            dx1, dx2 = dx[-2], dx[-1]
+            a, b = dx2 / (dx1 * (dx1 + dx2)), -(dx2 + dx1) / (dx1 * dx2)
+            c = (2.0 * dx2 + dx1) / (dx2 * (dx1 + dx2))
+        last = a * at(-3, -2) + b * at(-2, -1) + c * at(-1)
+    return _concatenate([first, interior, last], axis)
+
+
+def _vander(x, N=None, increasing=False):
+    x = _array(x)
+    if np.ndim(x) != 1:
+        raise ValueError("np.vander: x must be a one-dimensional array or sequence")
+    n = np.shape(x)[0]
+    N = n if N is None else operator.index(N)
+    dtype = np.promote_types(_dtype_of(x), int)  # as NumPy (float32 becomes float64)
+    x = x if _dtype_of(x) == dtype else x.astype(dtype)
+    # x ** k as NumPy computes it: a running product of x, after a column of ones
+    columns = [np.ones((n, min(N, 1)), dtype)]
+    if N > 1:
+        columns.append(np.cumprod(_broadcast_to(_reshape(x, (n, 1)), (n, N - 1)), axis=1))
+    powers = _concatenate(columns, 1)
+    return powers if increasing else _flip(powers, 1)
+
+
+def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    arr = _array(arr)
+    ndim = np.ndim(arr)
+    axis = _normalize_axis(axis, ndim, "np.apply_along_axis")
+    outer = np.shape(arr)[:axis] + np.shape(arr)[axis + 1:]
+    if 0 in outer:
+        raise ValueError("np.apply_along_axis: cannot apply_along_axis when any iteration dimensions are 0")
+    lanes = _moveaxis(arr, axis, -1)
+    results = [func1d(lanes[index], *args, **kwargs) for index in np.ndindex(*outer)]  # one call per lane
+    stacked = _reshape(_stack([_array(r) for r in results]), outer + np.shape(results[0]))
+    # the result's own axes take the place of the axis
+    extra = np.ndim(results[0])
+    order = list(range(axis)) + list(range(len(outer), len(outer) + extra)) + list(range(axis, len(outer)))
+    return _transpose(stacked, order)
+
+
+def _geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    start, stop = _array(start) * 1.0, _array(stop) * 1.0
+    dt = np.result_type(*(_static_dtype(v) for v in (start, stop)), float(num), np.zeros((), dtype))
+    if np.any(start == 0) or np.any(stop == 0):  # (traced ends: a guarded decision)
+        raise ValueError("np.geomspace: geometric sequence cannot include zero")
+    start, stop = (v if _dtype_of(v) == dt else v.astype(dt) for v in (start, stop))
+    if dt.kind == "c":
+        raise NotImplementedError("np.geomspace with complex ends is not supported on traced values yet")
+    # as NumPy: negative ends are rotated to positive ones, the powers taken, and the sign put back
+    sign = np.sign(start)
+    start, stop = start / sign, stop / sign
+    result = _logspace(np.log10(start), np.log10(stop), num=num, endpoint=endpoint, base=10.0, dtype=dt)
+    if num > 0:  # the ends exactly (10 ** log10(x) need not be x)
+        result[0] = start
+    if num > 1 and endpoint:
+        result[-1] = stop
+    result = result * sign
+    result = _moveaxis(result, 0, axis) if axis != 0 else result
+    return result if dtype is None or np.dtype(dtype) == _dtype_of(result) else result.astype(dtype)
+
+
+def _block(arrays):
+    def depth(item, where="arrays"):
+        if isinstance(item, tuple):
+            raise TypeError(f"np.block: {where} is a tuple; only lists can be used to arrange blocks")
+        if not isinstance(item, list):
+            return 0
+        if not item:
+            raise ValueError(f"np.block: {where} is empty; lists cannot be empty")
+        depths = {depth(part, f"{where}[{i}]") for i, part in enumerate(item)}
+        if len(depths) != 1:
+            raise ValueError(f"np.block: list depths are mismatched in {where}")
+        return depths.pop() + 1
+
+    def leaves(item):
+        return [leaf for part in item for leaf in leaves(part)] if isinstance(item, list) else [item]
+
+    levels = depth(arrays)
+    ndim = max([levels] + [np.ndim(leaf) for leaf in leaves(arrays)])
+
+    def assemble(item, level):  # the innermost lists join along the last axis, the next along the one before
+        if isinstance(item, list):
+            return _concatenate([assemble(part, level + 1) for part in item], axis=level - levels)
+        leaf = _array(item)
+        return _reshape(leaf, (1,) * (ndim - np.ndim(leaf)) + np.shape(leaf)) if np.ndim(leaf) < ndim else leaf
+
+    return assemble(arrays, 0) if levels else copy_p.bind(_array(arrays))
+
+
+def _unstack(x, /, *, axis=0):
+    axis = _normalize_axis(axis, np.ndim(x), "np.unstack")
+    return tuple(_index_along(x, axis, i) for i in range(np.shape(x)[axis]))
+
+
+def _resize(a, new_shape):
+    new_shape = (new_shape,) if isinstance(new_shape, (int, np.integer)) else tuple(new_shape)
+    if any(n < 0 for n in new_shape):
+        raise ValueError("np.resize: all elements of `new_shape` must be non-negative")
+    flat = _ravel(_array(a))
+    size, new_size = _size(flat), int(np.prod(new_shape, dtype=np.int64))
+    if new_size == 0 or size == 0:
+        return np.zeros(new_shape, _dtype_of(flat))
+    repeats = -(-new_size // size)  # the entries again and again, cut to the new size
+    return _reshape(getitem(_concatenate([flat] * repeats, 0), slice(None, new_size)), new_shape)
+
+
+def _apply_over_axes(func, a, axes):
+    a = _array(a)
+    for axis in (axes,) if np.ndim(axes) == 0 else axes:
+        axis = _normalize_axis(axis, np.ndim(a), "np.apply_over_axes")
+        result = func(a, axis)
+        if np.ndim(result) != np.ndim(a):
+            result = _expand_dims(result, axis)
+            if np.ndim(result) != np.ndim(a):
+                raise ValueError("np.apply_over_axes: function is not returning an array of the correct shape")
+        a = result
+    return a
+
+
+# --- questions about dtypes: answered while tracing (dtypes are part of what a trace is for) ---
+def _static_dtype(a):
+    """What NumPy's dtype rules see of ``a``: a traced Python number stays weak, arrays give their dtype."""
+    if isinstance(a, Tracer):
+        return a._value if isinstance(a._value, (bool, int, float, complex)) else a.dtype
+    return a
+
+
+def _result_type(*arrays_and_dtypes):
+    return np.result_type(*map(_static_dtype, arrays_and_dtypes))
+
+
+def _can_cast(from_, to, casting="safe"):
+    return np.can_cast(from_.dtype if isinstance(from_, Tracer) else from_, to, casting)
+
+
+def _common_type(*arrays):
+    return np.common_type(*(np.empty(0, a.dtype) if isinstance(a, Tracer) else a for a in arrays))
+
+
 FUNCTIONS.update({
     np.reshape: _meta(_reshape, caveat=_LAYOUT), np.transpose: _transpose, np.swapaxes: _swapaxes,
     np.moveaxis: _moveaxis, np.broadcast_to: _broadcast_to, np.broadcast_arrays: _broadcast_arrays,
@@ -743,4 +1104,17 @@ FUNCTIONS.update({
     np.size: _meta(_size_of, differentiable=False),
     np.iscomplexobj: _meta(_dtype_query(lambda kind: kind == "c"), differentiable=False),
     np.isrealobj: _meta(_dtype_query(lambda kind: kind != "c"), differentiable=False),
+    np.result_type: _meta(_result_type, differentiable=False), np.can_cast: _meta(_can_cast, differentiable=False),
+    np.common_type: _meta(_common_type, differentiable=False),
+    np.diff: _diff, np.ediff1d: _ediff1d, np.append: _append, np.rollaxis: _rollaxis, np.meshgrid: _meshgrid,
+    np.unwrap: _meta(_unwrap, caveat="the gradient passes through (the corrections are constants)"),
+    np.vander: _vander, np.apply_over_axes: _apply_over_axes, np.block: _block, np.unstack: _meta(_unstack),
+    np.resize: _resize, np.geomspace: _meta(_geomspace, caveat="differentiable in start and stop"),
+    np.apply_along_axis: _meta(_apply_along_axis, caveat="func1d runs once per lane while tracing: the "
+                                                         "generated code has one block per lane"),
+    np.linspace: _meta(_linspace, caveat="differentiable in start and stop; a step of 0 is not special-cased "
+                                          "(NumPy's values differ for denormal steps only)"),
+    np.logspace: _meta(_logspace, caveat="differentiable in start, stop and base"),
+    np.gradient: _meta(_gradient, caveat="differentiable in f and in traced spacings; traced coordinates "
+                                         "always take the uneven-spacing formulas"),
 })

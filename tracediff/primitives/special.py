@@ -1,22 +1,18 @@
 """SciPy's special functions (``scipy.special``), registered when SciPy is imported.
 
-SciPy is optional and tracediff never imports it. The rules are registered the moment
-``scipy.special`` is imported, by whoever imports it:
+SciPy is optional and tracediff never imports it: :mod:`.scipy_hook` registers these rules the
+moment ``scipy.special`` is imported, by whoever imports it (see there for how).
 
-- if ``scipy.special`` is already in ``sys.modules`` when tracediff is imported, right away;
-- otherwise a post-import hook (a finder at the front of ``sys.meta_path`` that only answers for
-  ``scipy.special``) lets SciPy's own loader run the module and then registers; the hook then
-  removes itself, and the module keeps SciPy's own loader.
+SciPy's ufuncs (``expit``, ``erf``, ``jv``, ...) reach tracediff through NumPy's
+``__array_ufunc__`` protocol however they were imported. The functions that are *not* ufuncs
+(``logsumexp``, ``softmax``, ``log_softmax``, ``polygamma``, ``multigammaln``) never see a traced
+value through NumPy's dispatch, so tracediff replaces them in ``scipy.special`` with a wrapper that
+calls its handler when an argument is traced and SciPy's function otherwise (``scipy_hook.install``).
 
-Registering at import time rather than when a trace first meets a SciPy ufunc matters for the
-functions that are *not* ufuncs (``logsumexp``, ``softmax``, ``log_softmax``, ``polygamma``):
-NumPy's dispatch never hands them a traced value, so tracediff replaces them in ``scipy.special``
-(and in the module that defines them, so pickling finds the same object) with a wrapper that
-calls tracediff's handler when an argument is traced and SciPy's function otherwise. A module
-that did ``from scipy.special import logsumexp`` before tracediff was imported keeps SciPy's own
-function, which cannot see traced values; import tracediff first, or call it as
-``scipy.special.logsumexp``. SciPy's ufuncs (``expit``, ``erf``, ...) reach tracediff through
-NumPy's ``__array_ufunc__`` protocol however they were imported.
+Some arguments take no gradient: the order of a Bessel function, the parameters of the
+incomplete gamma and beta functions (their derivatives there are series). Differentiating with
+respect to one raises :class:`~tracediff.NonDifferentiableError` when the function is called,
+never a silent zero.
 
 Generated code calls ``scipy.special.<name>``: each primitive here carries ``namespace =
 {"scipy": scipy}``, which codegen adds to the generated module.
@@ -24,17 +20,15 @@ Generated code calls ``scipy.special.<name>``: each primitive here carries ``nam
 from __future__ import annotations
 
 import ast
-import functools
-import importlib.abc
 import math
-import sys
-import warnings
 
 import numpy as np
 
+from ..errors import NonDifferentiableError, user_location
 from ..tracing import Tracer
-from .core import FUNCTIONS, REGISTRY, UFUNCS, Primitive, call, defvjp, py_literal
+from .core import REGISTRY, UFUNCS, Primitive, call, defvjp, py_literal
 from .reductions import normalize_axis
+from .scipy_hook import install, when_imported
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -75,6 +69,20 @@ def _safe_ratio(x, y):
     return np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))
 
 
+_ORDER = "no gradient flows to the order v: a gradient asked for it raises NonDifferentiableError"
+_NO_PARAMETER = ("the gradient is exact in x; none flows to the parameters (a gradient asked for them raises "
+                 "NonDifferentiableError)")
+
+# name -> (positions of the arguments that take no gradient, their names)
+_CONSTANT_ARGUMENTS = {
+    "iv": ((0,), "the order v"), "jv": ((0,), "the order v"), "yv": ((0,), "the order v"),
+    "yn": ((0,), "the order n"), "kv": ((0,), "the order v"), "ive": ((0,), "the order v"),
+    "kve": ((0,), "the order v"), "gammainc": ((0,), "the parameter a"), "gammaincc": ((0,), "the parameter a"),
+    "betainc": ((0, 1), "the parameters a and b"), "betaincc": ((0, 1), "the parameters a and b"),
+    "stdtr": ((0,), "the degrees of freedom df"),
+}
+
+
 # name -> (rules(sp), test domain, caveat). ``sp`` is the scipy.special module; each rule is
 # ``rule(g, ans, *args)`` like every rule in tracediff, built when SciPy is there.
 UFUNC_RULES = {
@@ -98,10 +106,135 @@ UFUNC_RULES = {
     "i0": (lambda sp: (lambda g, ans, x: g * sp.i1(x),), (-2.0, 2.0), None),
     # scipy's iv(2, x) is NaN for subnormal x, where i2(x) ~ x**2 / 8 underflows to 0
     "i1": (lambda sp: (lambda g, ans, x: g * 0.5 * (sp.i0(x) + np.nan_to_num(sp.iv(2, x))),), (-2.0, 2.0), None),
-    # d/dz I_v(z) = (I_{v-1}(z) + I_{v+1}(z)) / 2; no gradient flows to the order v
+    # Bessel functions: the derivative in z by the recurrences (DLMF 10.6.1, 10.29.1); the order v
+    # takes no gradient (a gradient asked for there is an error, see _CONSTANT_ARGUMENTS)
     "iv": (lambda sp: (None, lambda g, ans, v, z: g * 0.5 * (sp.iv(v - 1, z) + sp.iv(v + 1, z))), (0.5, 2.0),
-           "no gradient flows to the order v"),
+           _ORDER),
+    "jv": (lambda sp: (None, lambda g, ans, v, z: g * 0.5 * (sp.jv(v - 1, z) - sp.jv(v + 1, z))), (0.5, 3.0),
+           _ORDER),
+    "yv": (lambda sp: (None, lambda g, ans, v, z: g * 0.5 * (sp.yv(v - 1, z) - sp.yv(v + 1, z))), (0.5, 3.0),
+           _ORDER),
+    # (SciPy truncates a float order towards 0: the neighbours of 0.7 are -1 and 1)
+    "yn": (lambda sp: (None, lambda g, ans, n, z: g * 0.5 * (sp.yn(np.trunc(n) - 1, z) - sp.yn(np.trunc(n) + 1, z))),
+           (0.5, 3.0),
+           "no gradient flows to the integer order n: a gradient asked for it raises NonDifferentiableError"),
+    "kv": (lambda sp: (None, lambda g, ans, v, z: g * -0.5 * (sp.kv(v - 1, z) + sp.kv(v + 1, z))), (0.5, 3.0),
+           _ORDER),
+    # the scaled ones: ive = iv * exp(-|z|), kve = kv * exp(z)
+    "ive": (lambda sp: (None, lambda g, ans, v, z: g * (0.5 * (sp.ive(v - 1, z) + sp.ive(v + 1, z))
+                                                        - np.sign(z) * ans)), (0.5, 3.0), _ORDER),
+    "kve": (lambda sp: (None, lambda g, ans, v, z: g * (ans - 0.5 * (sp.kve(v - 1, z) + sp.kve(v + 1, z)))),
+            (0.5, 3.0), _ORDER),
+    "j0": (lambda sp: (lambda g, ans, x: -g * sp.j1(x),), (-3.0, 3.0), None),
+    "j1": (lambda sp: (lambda g, ans, x: g * 0.5 * (sp.j0(x) - sp.jv(2, x)),), (-3.0, 3.0), None),
+    "y0": (lambda sp: (lambda g, ans, x: -g * sp.y1(x),), (0.5, 3.0), None),
+    "y1": (lambda sp: (lambda g, ans, x: g * 0.5 * (sp.y0(x) - sp.yv(2, x)),), (0.5, 3.0), None),
+    "k0": (lambda sp: (lambda g, ans, x: -g * sp.k1(x),), (0.5, 3.0), None),
+    "k1": (lambda sp: (lambda g, ans, x: g * -0.5 * (sp.k0(x) + sp.kv(2, x)),), (0.5, 3.0), None),
+    "i0e": (lambda sp: (lambda g, ans, x: g * (sp.i1e(x) - np.sign(x) * ans),), (0.2, 2.0),
+            "not differentiable at 0 (a kink of exp(-|x|)): the rule takes np.sign(0) = 0 there, the average "
+            "of the two sides"),
+    "i1e": (lambda sp: (lambda g, ans, x: g * (0.5 * (sp.i0e(x) + np.nan_to_num(sp.ive(2, x))) - np.sign(x) * ans),),
+            (0.2, 2.0), "its second derivative jumps at 0 (a kink of exp(-|x|) times i1(0) = 0)"),
+    "k0e": (lambda sp: (lambda g, ans, x: g * (ans - sp.k1e(x)),), (0.5, 3.0), None),
+    "k1e": (lambda sp: (lambda g, ans, x: g * (ans - 0.5 * (sp.k0e(x) + sp.kve(2, x))),), (0.5, 3.0), None),
+    # gamma and beta functions
+    "loggamma": (lambda sp: (lambda g, ans, x: g * sp.digamma(x),), (0.2, 4.0), "real arguments only"),
+    "rgamma": (lambda sp: (lambda g, ans, x: -g * ans * sp.digamma(x),), (0.5, 3.0), None),
+    "beta": (lambda sp: (lambda g, ans, a, b: g * ans * (sp.digamma(a) - sp.digamma(a + b)),
+                         lambda g, ans, a, b: g * ans * (sp.digamma(b) - sp.digamma(a + b))), (0.5, 3.0), None),
+    "betaln": (lambda sp: (lambda g, ans, a, b: g * (sp.digamma(a) - sp.digamma(a + b)),
+                           lambda g, ans, a, b: g * (sp.digamma(b) - sp.digamma(a + b))), (0.5, 3.0), None),
+    # the regularized incomplete gamma and beta functions: exact in x (the integrand); the
+    # parameters take no gradient (the derivatives in them are series tracediff does not compute)
+    "gammainc": (lambda sp: (None, lambda g, ans, a, x: g * _gamma_density(sp, a, x)), (0.5, 3.0), _NO_PARAMETER),
+    "gammaincc": (lambda sp: (None, lambda g, ans, a, x: -g * _gamma_density(sp, a, x)), (0.5, 3.0), _NO_PARAMETER),
+    "betainc": (lambda sp: (None, None, lambda g, ans, a, b, x: g * np.exp(
+        sp.xlogy(a - 1, x) + sp.xlog1py(b - 1, -x) - sp.betaln(a, b))), (0.1, 0.9), _NO_PARAMETER),
+    "betaincc": (lambda sp: (None, None, lambda g, ans, a, b, x: -g * np.exp(
+        sp.xlogy(a - 1, x) + sp.xlog1py(b - 1, -x) - sp.betaln(a, b))), (0.1, 0.9), _NO_PARAMETER),
+    # Student's t cumulative distribution stdtr(df, t): its density in t
+    "stdtr": (lambda sp: (None, lambda g, ans, df, t: g * np.exp(
+        sp.gammaln((df + 1) / 2) - sp.gammaln(df / 2) - 0.5 * np.log(df * np.pi)
+        - (df + 1) / 2 * np.log1p(t * t / df))), (0.5, 3.0), "no gradient flows to the degrees of freedom df"),
+    "erfcinv": (lambda sp: (lambda g, ans, x: g * (-_SQRT_PI / 2) * np.exp(ans ** 2),), (0.1, 1.9), None),
+    "log_expit": (lambda sp: (lambda g, ans, x: g * sp.expit(-x),), (-3.0, 3.0), None),
+    # more gamma-function ratios: binom(n, k) = gamma(n + 1) / (gamma(k + 1) gamma(n - k + 1)),
+    # poch(z, m) = gamma(z + m) / gamma(z)
+    "binom": (lambda sp: (lambda g, ans, n, k: g * ans * (sp.digamma(n + 1) - sp.digamma(n - k + 1)),
+                          lambda g, ans, n, k: g * ans * (sp.digamma(n - k + 1) - sp.digamma(k + 1))),
+              (2.0, 2.9), "real n and k, away from the poles of gamma(n - k + 1)"),
+    "poch": (lambda sp: (lambda g, ans, z, m: g * ans * (sp.digamma(z + m) - sp.digamma(z)),
+                         lambda g, ans, z, m: g * ans * sp.digamma(z + m)), (0.5, 3.0), None),
+    # exponential and related integrals: E1' = -exp(-x) / x, Ei' = exp(x) / x, dawsn' = 1 - 2 x dawsn,
+    # spence(z) = integral from 1 to z of log(t) / (1 - t)
+    "exp1": (lambda sp: (lambda g, ans, x: -g * np.exp(-x) / x,), (0.5, 3.0), "x > 0 only"),
+    "expi": (lambda sp: (lambda g, ans, x: g * np.exp(x) / x,), (0.5, 3.0), None),
+    "dawsn": (lambda sp: (lambda g, ans, x: g * (1 - 2 * x * ans),), (-2.0, 2.0), None),
+    "erfi": (lambda sp: (lambda g, ans, x: g * (2 / _SQRT_PI) * np.exp(x ** 2),), (-1.5, 1.5), None),
+    "spence": (lambda sp: (lambda g, ans, z: g * _spence_slope(z),), (1.2, 3.0), "real z > 0 only"),
+    # (x^y - 1, cos(x) - 1, (exp(x) - 1) / x: accurate near 0, like the functions themselves)
+    "powm1": (lambda sp: (lambda g, ans, x, y: g * y * (ans + 1) / x, lambda g, ans, x, y: g * (ans + 1) * np.log(x)),
+              (0.5, 2.0), "x > 0 only"),
+    "cosm1": (lambda sp: (lambda g, ans, x: -g * np.sin(x),), (-2.0, 2.0), None),
+    "exp10": (lambda sp: (lambda g, ans, x: g * ans * math.log(10.0),), (-1.0, 1.0), None),
+    "exprel": (lambda sp: (lambda g, ans, x: g * _exprel_slope(x, ans),), (0.5, 2.0), None),
+    "pseudo_huber": (lambda sp: (
+        lambda g, ans, delta, r: g * (2 * ans / delta - r * r / (delta * np.sqrt(1 + (r / delta) ** 2))),
+        lambda g, ans, delta, r: g * r / np.sqrt(1 + (r / delta) ** 2)), (0.5, 2.0), "delta > 0 only"),
+    # complete elliptic integrals of the parameter m (DLMF 19.4.1)
+    "ellipk": (lambda sp: (lambda g, ans, m: g * (sp.ellipe(m) - (1 - m) * ans) / (2 * m * (1 - m)),), (0.1, 0.9),
+               "0 < m < 1 (the slope is infinite at 1; at 0 the rule divides 0 by 0)"),
+    "ellipe": (lambda sp: (lambda g, ans, m: g * (ans - sp.ellipk(m)) / (2 * m),), (0.1, 0.9),
+               "0 < m < 1 (at 0 the rule divides 0 by 0)"),
+    # entropy terms: entr(x) = -x log x, rel_entr(x, y) = x log(x / y), kl_div = rel_entr - x + y
+    "entr": (lambda sp: (lambda g, ans, x: -g * (np.log(x) + 1),), (0.2, 2.0), "x > 0 only (infinite slope at 0)"),
+    "rel_entr": (lambda sp: (lambda g, ans, x, y: g * (np.log(x / y) + 1), lambda g, ans, x, y: -g * x / y),
+                 (0.2, 2.0), "x > 0 and y > 0 only"),
+    "kl_div": (lambda sp: (lambda g, ans, x, y: g * np.log(x / y), lambda g, ans, x, y: g * (1 - x / y)),
+               (0.2, 2.0), "x > 0 and y > 0 only"),
 }
+
+
+def _spence_slope(z):
+    """log(z) / (1 - z), and its limit -1 at z == 1."""
+    one = z == 1
+    safe = np.where(one, 2.0, z)
+    return np.where(one, -1.0, np.log(safe) / (1 - safe))
+
+
+def _exprel_slope(x, ans):
+    """(exp(x) - exprel(x)) / x, by its series near 0, where that difference cancels."""
+    small = np.abs(x) < 1e-3
+    safe = np.where(small, 1.0, x)
+    return np.where(small, 0.5 + x / 3 + x * x / 8, (np.exp(safe) - ans) / safe)
+
+
+def _gamma_density(sp, a, x):
+    """x ** (a - 1) exp(-x) / gamma(a): the x-derivative of gammainc(a, x), in logs (no overflow)."""
+    return np.exp(sp.xlogy(a - 1, x) - x - sp.gammaln(a))
+
+
+class _WithConstantArguments(Primitive):
+    """A SciPy ufunc some of whose arguments take no gradient (a Bessel function's order, the
+    parameter of an incomplete gamma function). A gradient that would flow to one is an error
+    when the function is called, never a silent zero."""
+
+    def __init__(self, *args, constant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.constant = constant
+
+    def bind(self, *args, **params):
+        positions, what = self.constant
+        if any(isinstance(args[i], Tracer) and args[i].requires_grad for i in positions):
+            where = user_location()
+            raise NonDifferentiableError(
+                f"scipy.special.{self.name} has no gradient with respect to {what}, which is being "
+                f"differentiated{' at ' + where if where else ''}. Pass it as a constant (or leave it out of "
+                "argnums), wrap it in td.stop_gradient(...) if no gradient should flow, or give the function a "
+                "rule with td.custom_vjp"
+            )
+        return super().bind(*args, **params)
 
 
 # --- polygamma: a function in SciPy (not a ufunc); the derivatives of digamma -----------------
@@ -189,21 +322,31 @@ _softmax_p, _softmax = _softmax_like(
 _log_softmax_p, _log_softmax = _softmax_like(
     "log_softmax", lambda g, ans, x, axis: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True))
 
-_HANDLERS = {"logsumexp": _logsumexp, "softmax": _softmax, "log_softmax": _log_softmax, "polygamma": _polygamma}
+def _multigammaln(a, d):
+    """log of the multivariate gamma function: d (d - 1) / 4 log(pi) + sum_j gammaln(a - j / 2)."""
+    import scipy.special as sp  # (SciPy is imported: this runs for a call to scipy.special.multigammaln)
+
+    if isinstance(d, Tracer) or np.ndim(d) or int(d) != d or d < 1:
+        raise ValueError("scipy.special.multigammaln on traced values: the dimension d must be one integer >= 1")
+    d = int(d)
+    # a float64 constant, as SciPy's: a float32 a gives a float64 result there too
+    return np.float64(d * (d - 1) / 4 * math.log(math.pi)) + sum(sp.gammaln(a - j / 2) for j in range(d))
+
+
+_multigammaln.differentiable = True  # (through scipy.special.gammaln, which the coverage page cannot see)
+_multigammaln.caveat = "the dimension d must be one integer (no gradient flows to it)"
+
+def _softplus(x, **kwargs):
+    """log(1 + exp(x)), as SciPy computes it."""
+    if kwargs:
+        raise NotImplementedError(f"scipy.special.softplus on traced values: {sorted(kwargs)} are not supported")
+    return np.logaddexp(0, x)
+
+
+_HANDLERS = {"logsumexp": _logsumexp, "softmax": _softmax, "log_softmax": _log_softmax, "polygamma": _polygamma,
+             "multigammaln": _multigammaln, "softplus": _softplus}
 _FUNCTION_PRIMITIVES = [_logsumexp_p, _softmax_p, _log_softmax_p, _polygamma_p]
 _ORIGINALS: dict = {}  # name -> SciPy's own function
-
-
-def _dispatching(original, handler):
-    """SciPy's ``original``, but ``handler`` when any argument is a traced value."""
-    @functools.wraps(original)
-    def function(*args, **kwargs):
-        if any(isinstance(a, Tracer) for a in args) or any(isinstance(v, Tracer) for v in kwargs.values()):
-            return handler(*args, **kwargs)
-        return original(*args, **kwargs)
-
-    function._tracediff_original = original
-    return function
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -221,7 +364,9 @@ def register(sp) -> None:
         ufunc = getattr(sp, name, None)
         if not isinstance(ufunc, np.ufunc):
             continue
-        prim = Primitive(ufunc.__name__, ufunc, _emit(ufunc.__name__), domain=domain)
+        constant = _CONSTANT_ARGUMENTS.get(name, ())
+        prim = (_WithConstantArguments(ufunc.__name__, ufunc, _emit(ufunc.__name__), domain=domain, constant=constant)
+                if constant else Primitive(ufunc.__name__, ufunc, _emit(ufunc.__name__), domain=domain))
         prim.elementwise = True
         prim.namespace = namespace
         if caveat:
@@ -232,74 +377,9 @@ def register(sp) -> None:
         prim.namespace = namespace
         REGISTRY[prim.name] = prim
     for name, handler in _HANDLERS.items():
-        current = getattr(sp, name, None)
-        if current is None:
-            continue
-        original = getattr(current, "_tracediff_original", current)
-        _ORIGINALS[name] = original
-        wrapper = _dispatching(original, handler)
-        FUNCTIONS[wrapper] = handler  # for the coverage page: the public function and its handler
-        setattr(sp, name, wrapper)
-        defining = sys.modules.get(getattr(original, "__module__", ""), None)
-        if defining is not None and getattr(defining, name, None) is original:
-            setattr(defining, name, wrapper)  # pickle looks the function up there
+        own = install(sp, name, handler, f"scipy.special.{name}")
+        if own is not None:
+            _ORIGINALS[name] = own
 
 
-def _register_safely(sp) -> None:
-    try:
-        register(sp)
-    except Exception as error:  # never break the user's `import scipy.special`
-        warnings.warn(f"tracediff could not register scipy.special's gradient rules: {error!r}",
-                      RuntimeWarning, stacklevel=2)
-
-
-class _Loader(importlib.abc.Loader):
-    """SciPy's loader for ``scipy.special``, then the registration."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader  # the module keeps SciPy's loader
-        self.loader.exec_module(module)
-        _remove_hook()
-        _register_safely(module)
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-
-class _ImportHook(importlib.abc.MetaPathFinder):
-    """Answers only for ``scipy.special``: finds it as the other finders would, and registers the
-    rules once its module has run."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "scipy.special" or registered:
-            return None
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None) if finder is not self else None
-            spec = find_spec(fullname, path, target) if find_spec is not None else None
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _Loader(spec.loader)
-        return spec
-
-
-_hook = _ImportHook()
-
-
-def _remove_hook() -> None:
-    if _hook in sys.meta_path:
-        sys.meta_path.remove(_hook)
-
-
-if "scipy.special" in sys.modules:
-    _register_safely(sys.modules["scipy.special"])
-else:
-    sys.meta_path.insert(0, _hook)
+when_imported("scipy.special", register)
