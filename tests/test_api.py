@@ -556,13 +556,14 @@ def test_new_shape_traces_again_and_clear_cache_resets():
     assert g.cache_info().traces == 1
 
 
-def test_python_float_values_do_not_retrace_static_values_do():
-    g = td.grad(lambda x, s, n: np.sum(x ** n) * s)
+def test_python_scalars_are_values_static_values_are_keys():
+    g = td.grad(lambda x, s, n, how: np.sum(x ** n) * s if how == "power" else np.sum(x) * s)
     x = np.array([1.0, 2.0])
-    np.testing.assert_allclose(g(x, 2.0, 2), 4.0 * x)
-    np.testing.assert_allclose(g(x, 3.0, 2), 6.0 * x)  # new float: same code
+    np.testing.assert_allclose(g(x, 2.0, 2, "power"), 4.0 * x)
+    np.testing.assert_allclose(g(x, 3.0, 2, "power"), 6.0 * x)  # new float: same code
+    np.testing.assert_allclose(g(x, 1.0, 3, "power"), 3 * x ** 2)  # new int: same code
     assert g.cache_info().traces == 1
-    np.testing.assert_allclose(g(x, 1.0, 3), 3 * x ** 2)  # new static int: new code
+    np.testing.assert_allclose(g(x, 1.0, 3, "sum"), np.ones(2))  # new string: new code
     assert g.cache_info().traces == 2
 
 

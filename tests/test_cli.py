@@ -75,10 +75,11 @@ def test_show_with_argnums_types_and_the_ir_and_dot_views(model, capsys, monkeyp
               "--argnums", "0,1"]
     source = in_process(*common, cwd=model, capsys=capsys, monkeypatch=monkeypatch)
     assert source.returncode == 0, source.stderr
-    assert "def grad_scaled(x, s):" in source.stdout and "return g_x, g_s" in source.stdout
+    assert "def grad_scaled(x, s, n):" in source.stdout and "return g_x, g_s" in source.stdout
+    assert "if int(n) != 2:" in source.stdout  # the int decides a trip count: a guard
     ir = in_process(*common, "--ir", cwd=model, capsys=capsys, monkeypatch=monkeypatch)
     assert ir.returncode == 0, ir.stderr
-    assert ir.stdout.startswith("graph(v0 x: f32[4], v1 s: f64[]):")
+    assert ir.stdout.startswith("graph(v0 x: f32[4], v1 s: f64[], v2 n: i64[]):")
     assert re.search(r"= sin\(v\d+\)  # out: f32\[4\]", ir.stdout)
     dot = in_process(*common, "--dot", cwd=model, capsys=capsys, monkeypatch=monkeypatch)
     assert dot.returncode == 0, dot.stderr

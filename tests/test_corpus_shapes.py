@@ -302,18 +302,24 @@ def test_index_helpers_carry_no_gradient_and_never_fail():
     np.testing.assert_allclose(td.grad(f)(x), order + where + count + 4.0)
 
 
-def test_constant_array_indexed_by_a_traced_index_is_a_clear_error():
-    # NumPy converts the index of a plain array itself (no dispatch): the error says so, and
-    # np.take_along_axis (dispatched on its indices) is the way to write it.
+def test_constant_array_indexed_by_a_traced_index_is_guarded_on_the_index():
+    # NumPy converts the index of a plain array itself (no dispatch): the index's value is used
+    # under a guard, so a new order traces again; np.take_along_axis (dispatched on its
+    # indices) keeps one trace.
     table = np.array([1.0, 2.0, 3.0])
 
     def f(x):
         return np.sum(table[np.argsort(x)] * x)
 
-    with pytest.raises(td.TracerConversionError):
-        td.grad(f)(np.array([0.3, -1.0, 2.0]))
-    g = td.grad(lambda x: np.sum(np.take_along_axis(table, np.argsort(x), axis=0) * x))(np.array([0.3, -1.0, 2.0]))
-    np.testing.assert_allclose(g, [2.0, 1.0, 3.0])
+    g = td.grad(f)
+    for x in ([0.3, -1.0, 2.0], [0.5, -2.0, 3.0], [2.0, 1.0, 0.0]):
+        x = np.array(x)
+        np.testing.assert_allclose(g(x), table[np.argsort(x)])
+    assert g.cache_info().traces == 2  # two distinct orders
+    taken = td.grad(lambda x: np.sum(np.take_along_axis(table, np.argsort(x), axis=0) * x))
+    for x in ([0.3, -1.0, 2.0], [2.0, 1.0, 0.0]):
+        np.testing.assert_allclose(taken(np.array(x)), table[np.argsort(x)])
+    assert taken.cache_info().traces == 1
 
 
 def test_generated_code_reads_as_numpy():

@@ -127,7 +127,8 @@ def test_exported_modules_reproduce_the_gradient_without_tracediff(tmp_path):
         ("scaled_vg", "value_and_grad_scaled", (x32, 0.75, pair)),
         ("scaled_vg", "value_and_grad_scaled", (x32 + 1, 0.25, pair)),
         ("mlp_grad", "grad_mlp", (negative, x, 2)),
-        ("mlp_grad", "grad_mlp", (params, x, 3)),  # another static argument
+        ("mlp_grad", "grad_mlp", (params, x, 3)),  # an int that decides a trip count
+        ("mlp_grad", "grad_mlp", (params, x, 2.0)),  # a float where an int was exported
         ("mlp_grad", "grad_mlp", (params, x[:2], 2)),  # another shape
         ("mlp_grad", "grad_mlp", ({"w1": params["w1"]}, x, 2)),  # another structure
     ]
@@ -142,11 +143,12 @@ def test_exported_modules_reproduce_the_gradient_without_tracediff(tmp_path):
     assert isinstance(results[2][1][1][2][1], np.float32)  # and of a NumPy scalar, that scalar type
 
     kinds = [r[0] for r in results[4:]]
-    assert kinds == ["error"] * 4, results[4:]
-    path_error, static_error, shape_error, structure_error = (r[1] for r in results[4:])
+    assert kinds == ["error"] * 5, results[4:]
+    path_error, count_error, type_error, shape_error, structure_error = (r[1] for r in results[4:])
     assert "take another path through mlp" in path_error and "if np.sum(pred) > 0:" in path_error
     assert "Export again" in path_error
-    assert "n_steps is 3, the module was exported for 2" in static_error
+    assert "take another path through mlp" in count_error and "range(n_steps)" in count_error
+    assert "n_steps must be an int, got float" in type_error
     assert "x has shape (2, 3)" in shape_error and "(6, 3)" in shape_error
     assert "keys ['w1']" in structure_error
 

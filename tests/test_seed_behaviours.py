@@ -440,6 +440,7 @@ def test_5_matrix_gradient_at_zeros_and_the_factor_2m():
 
 @pytest.fixture(scope="module")
 def descent():
+    td.clear_caches()  # (module scope: set up before the per-test clearing in conftest.py)
     grad = td.grad(least_squares)
     w = np.zeros((2, 1))
     snapshots = {}

@@ -1,7 +1,7 @@
 """tracediff: a tracing-to-code automatic differentiation compiler for NumPy."""
 from . import testing
 from .api import grad, trace, value_and_grad, vjp
-from .cache import RetraceWarning
+from .cache import RetraceWarning, clear_caches
 from .checkpoint import checkpoint
 from .export import ExportError, export
 from .switches import optimizations
@@ -16,7 +16,8 @@ from .errors import (
     TracerConversionError,
 )
 from .primitives import defbatch, defvjp, primitive
-from .pytree import register_pytree_node
+from .optimizers import adam, momentum, rmsprop, sgd
+from .pytree import ravel_pytree, register_pytree_node
 from .tracing import detach, no_grad, stop_gradient
 from .transforms import custom_vjp, elementwise_grad, hessian, hvp, jacobian, jvp
 
@@ -31,3 +32,5 @@ __all__ = [
 ]
 __all__ += ["export", "ExportError"]  # standalone modules (export.py)
 __all__ += ["optimizations"]  # switches for every optimization (switches.py)
+__all__ += ["clear_caches"]  # the shared per-function caches of generated code (cache.py)
+__all__ += ["ravel_pytree", "sgd", "momentum", "rmsprop", "adam"]  # porting tools (pytree.py, optimizers.py)

@@ -6,7 +6,8 @@
     python -m tracediff export model.py:loss --arg ... -o loss_grad.py     # a standalone module
 
 Argument types: ``f64[3,1]``, ``f32[8]`` (random arrays; also f16, i32, i64, bool), ``f64[]`` (a 0-d
-array), ``float`` (a random Python float), ``float:0.5``, ``int:3``, ``str:mean`` (static values).
+array), ``float`` (a random Python float), ``float:0.5``, ``int:3`` (Python scalars: runtime values),
+``str:mean`` (a static value).
 Arguments named ``name=type`` go to the function's parameter of that name; unnamed ones fill
 the parameters in order. The file is imported as a module (its ``if __name__ == "__main__":``
 block does not run; what it prints on import goes to stderr).

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import gc
 import inspect
+import math
 import operator
 import threading
 import types
@@ -14,17 +15,23 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import codegen, passes
+from . import codegen, passes, switches
+from .array_construction import intercept, release
 from .autodiff import backward
 from .cache import (
     DEFAULT_MAX_SPECIALIZATIONS,
+    GUARD_ADVICE,
+    argument_signatures,
+    describe_change,
     GENERATORS,
     Specialization,
     SpecializationCache,
+    Static,
     describe_guard_failure,
     describe_key,
     is_dynamic,
     logger,
+    shared_store,
     specialization_key,
     unusable,
 )
@@ -33,7 +40,7 @@ from .errors import GuardFailed, NonDifferentiableError, NonScalarOutputError, u
 from .ir import Graph, Literal, Var
 from .pytree import MAX_DEPTH, TreeTooDeepError, flatten, leaf_paths, unflatten
 from .primitives.core import rebind
-from .primitives.random import TracedGenerator, recording_numpy_random
+from .primitives.random import TracedGenerator, recording_numpy_random, rewinding
 from .tracing import Trace, Tracer, recording
 
 # ---------------------------------------------------------------------------------------------
@@ -77,7 +84,7 @@ class _TracedCall:
         _check_differentiable(fun, args, argnums, leaves, self.arg_leaf_ranges)
         self.trace = Trace()
         self.dynamic_names = []
-        names = _leaf_names(fun, args, kwargs)
+        self.names = names = _leaf_names(fun, args, kwargs)
         traced_leaves = []
         input_vars = {}
         generators = []
@@ -93,7 +100,7 @@ class _TracedCall:
                 traced_leaves.append(tracer)
                 input_vars[i] = tracer._var if isinstance(tracer, Tracer) else None
             else:
-                traced_leaves.append(leaf)
+                traced_leaves.append(leaf.value if isinstance(leaf, Static) else leaf)
         self.leaves = leaves
         # Taken now, in argnums order: a write (x[0] = ...) rebinds the argument's tracer later.
         self.diff_vars = [input_vars[i] for i in diff_order]
@@ -101,7 +108,7 @@ class _TracedCall:
         captures = Captures(fun)
         for name, leaf in zip(names, leaves):
             if not is_dynamic(leaf):
-                captures.watch_object(leaf, name)
+                captures.watch_object(leaf.value if isinstance(leaf, Static) else leaf, name)
         # Draws made while tracing are made again by the generated code's first run, so the
         # generators are put back as they were: one call consumes the stream once. (Generators
         # reached from outside the arguments are replaced by stand-ins that draw from copies.)
@@ -115,6 +122,8 @@ class _TracedCall:
                 _set_generator_state(g, state)
         captures.check_generators(_fun_name(fun))
         self.captures = captures
+        # Values of an enclosing trace the function closed over became inputs while it ran.
+        self.dynamic_names += [inner._var.name or "captured" for _, inner in self.trace.lifted.values()]
 
     def finish(self) -> None:
         self.trace.closed = True
@@ -241,6 +250,55 @@ def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
             )
 
 
+def _as_tuple(x) -> tuple:
+    return (x,) if isinstance(x, (int, str)) else tuple(x)
+
+
+def _static_positions(fun, static_argnums: tuple, static_argnames: tuple, argnums: tuple):
+    """(positions, names) of the arguments to key on by value, or None when there are none.
+    A name also covers its parameter passed positionally, a position its keyword, as in JAX."""
+    if not static_argnums and not static_argnames:
+        return None
+    try:
+        params = [p for p in inspect.signature(fun).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params]
+    positions = set(static_argnums)
+    positions |= {names.index(n) for n in static_argnames if n in names}
+    keywords = set(static_argnames) | {names[i] for i in static_argnums if 0 <= i < len(names)}
+    overlap = positions & {n % len(names) if names and n < 0 else n for n in argnums}
+    if overlap:
+        raise ValueError(f"{_fun_name(fun)}: argument(s) {sorted(overlap)} are both differentiated "
+                         "(argnums) and static (static_argnums/static_argnames); a static argument "
+                         "is a constant of the generated code, so it has no gradient.")
+    return frozenset(positions), frozenset(keywords)
+
+
+def _mark_static(fun, static, args: tuple, kwargs: dict):
+    """The arguments with those named static wrapped as keys of the specialization."""
+    positions, keywords = static
+
+    def wrap(value, label):
+        if isinstance(value, Static):
+            return value
+        try:
+            return Static(value)
+        except TypeError:
+            raise TypeError(f"{_fun_name(fun)}: {label} is static (static_argnums/static_argnames) "
+                            f"but a {type(value).__name__} cannot be a key{_called_at()}; pass a "
+                            "hashable value (a tuple rather than a list, a number rather than an "
+                            "array), or make it an ordinary argument.") from None
+
+    n = len(args)
+    args = tuple(wrap(a, _argument(fun, i)) if i in positions or i - n in positions else a
+                 for i, a in enumerate(args))
+    if kwargs and keywords:
+        kwargs = {k: wrap(v, f"keyword argument '{k}'") if k in keywords else v for k, v in kwargs.items()}
+    return args, kwargs
+
+
 # ---------------------------------------------------------------------------------------------
 # The compiled-function object
 
@@ -251,22 +309,34 @@ class _Compiled:
     kind = "grad"
 
     def __init__(self, fun: Callable, argnums=0, has_aux: bool = False,
-                 max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
+                 max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS,
+                 static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = ()):
         self.fun = fun
         self.argnums = argnums
         self._argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         self.has_aux = has_aux
-        self._cache = SpecializationCache(max_specializations)
+        self.static_argnums = _as_tuple(static_argnums)
+        self.static_argnames = _as_tuple(static_argnames)
+        self._static = _static_positions(fun, self.static_argnums, self.static_argnames, self._argnums)
+        options = (type(self), self.argnums, has_aux, self.static_argnums, self.static_argnames,
+                   max_specializations, *self._options(), switches.setting())
+        self._cache = SpecializationCache(max_specializations, shared_store(fun, options))
         self._as_method = None
         # updated=(): copying fun.__dict__ would overwrite this object's state when fun is itself
         # a compiled function (grad(grad(f))).
         functools.update_wrapper(self, fun, updated=())
+
+    def _options(self) -> tuple:
+        """What else a subclass's generated code depends on (kept apart in the shared cache)."""
+        return ()
 
     # --- the call path ------------------------------------------------------------------
     def _call(self, args, kwargs, extra=()):
         """(specialization, flat outputs) for a call. ``extra``: inputs the generated code takes
         after the arguments' dynamic leaves, which are neither keyed nor traced as arguments
         (jvp's tangents)."""
+        if self._static is not None:
+            args, kwargs = _mark_static(self.fun, self._static, args, kwargs)
         try:
             key, dynamic = specialization_key(args, kwargs)
         except TypeError:
@@ -292,23 +362,31 @@ class _Compiled:
         if any(isinstance(d, Tracer) for d in inputs):
             return self._replay(key, args, kwargs, inputs)
         cache = self._cache
-        reason = None
+        reason = advice = None
         for spec in cache.lookup(key):
             changed = spec.bindings and spec.bindings.changed()
             if changed is not None:
                 reason = f"{changed} since it was traced"
+                advice = ("Pass values that change as arguments rather than reading them from "
+                          "globals or attributes; or raise max_specializations.")
                 cache.discard(key, spec)
                 continue
             try:
                 flat = spec.run(*inputs)
             except GuardFailed as failure:
-                reason = describe_guard_failure(spec.module.guards[failure.args[0]], failure.args[1])
+                guard = spec.module.guards[failure.args[0]]
+                reason, advice = describe_guard_failure(guard, failure.args[1], spec.graph), GUARD_ADVICE
                 continue
             cache.hit(key, spec)
             return spec, flat
         cache.misses += 1
+        latest = cache.latest() if reason is None else None
         spec = self._build(args, kwargs)
-        spec.reason = reason or ("first call" if not cache.entries else "new shapes, dtypes or static arguments")
+        if "lifted" in spec.extra:  # it closed over traced values: its result depends on them
+            return _as_replayed(spec), interpret(spec.graph, _with_lifted(spec, inputs))
+        if latest is not None:
+            reason, advice = describe_change(latest.arguments, spec.arguments)
+        spec.reason, spec.advice = reason or "first call", advice or ""
         spec.signature = describe_key(spec)
         if reason is not None:
             logger.info("%s traced again: %s", self, reason)
@@ -337,6 +415,8 @@ class _Compiled:
             except GuardFailed:
                 continue
         spec = self._build(*concrete)
+        if "lifted" in spec.extra:  # built for these enclosing values only: not kept
+            return _as_replayed(spec), interpret(spec.graph, _with_lifted(spec, inputs))
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
         spec = self._cache.add(key, spec, self)
         return _as_replayed(spec), interpret(spec.graph, inputs)
@@ -345,10 +425,16 @@ class _Compiled:
         self._cache.traces += 1
         with _collector_paused():
             call = _TracedCall(self.fun, args, kwargs, self._argnums)
+            intercept()  # user-written rules run in reverse mode: np.array([g0, g1]) there too
             try:
                 spec = self._compile(call)
             finally:
+                release()
                 call.finish()
+        spec.arguments = argument_signatures(call.names, call.leaves)
+        spec.run = rewinding(spec.graph, spec.run)  # a guard failing after a draw puts it back
+        if call.trace.lifted:
+            spec.extra["lifted"] = {inner._var.id: outer for outer, inner in call.trace.lifted.values()}
         referenced = {id(v) for v in spec.module.namespace.values() if isinstance(v, np.ndarray)}
         bindings = call.captures.bindings(referenced)
         spec.bindings = bindings or None
@@ -392,7 +478,7 @@ class _Compiled:
         # self's attributes are watched like globals.
         if self._as_method is None:
             shifted = self.argnums + 1 if isinstance(self.argnums, int) else tuple(n + 1 for n in self.argnums)
-            self._as_method = self._sibling(shifted)
+            self._as_method = self._sibling(shifted, tuple(n + 1 if n >= 0 else n for n in self.static_argnums))
         return self._as_method if obj is None else types.MethodType(self._as_method, obj)
 
 
@@ -400,23 +486,28 @@ class GradFunction(_Compiled):
     """The result of :func:`grad` and :func:`value_and_grad`: call it like the function."""
 
     def __init__(self, fun, argnums=0, has_aux=False, with_value=False,
-                 max_specializations=DEFAULT_MAX_SPECIALIZATIONS):
-        super().__init__(fun, argnums, has_aux, max_specializations)
+                 max_specializations=DEFAULT_MAX_SPECIALIZATIONS, static_argnums=(), static_argnames=()):
         self.with_value = with_value
         self.kind = "value_and_grad" if with_value else "grad"
+        super().__init__(fun, argnums, has_aux, max_specializations, static_argnums, static_argnames)
 
     def __call__(self, *args, **kwargs):
         spec, flat = self._call(args, kwargs)
         return spec.finish(flat)
 
-    def _sibling(self, argnums):
-        return GradFunction(self.fun, argnums, self.has_aux, self.with_value, self._cache.limit)
+    def _options(self) -> tuple:
+        return (self.with_value,)
+
+    def _sibling(self, argnums, static_argnums):
+        return GradFunction(self.fun, argnums, self.has_aux, self.with_value, self._cache.limit,
+                            static_argnums, self.static_argnames)
 
     def _compile(self, call: _TracedCall) -> Specialization:
         out, aux = _split_aux(call.out, self.has_aux, self.fun)
         _check_scalar(out, self.fun, self.kind, self.has_aux)
         seed = 1.0  # a Python float is weak under NumPy promotion: float32 work stays float32
-        grads = backward(call.trace, [out], [seed], call.diff_vars)
+        loss = np.reshape(out, ()) if np.ndim(out) else out  # a (1,) or (1, 1) loss is a scalar too
+        grads = backward(call.trace, [loss], [seed], call.diff_vars)
         aux_leaves, aux_tree = flatten(aux)
         outputs = ([_as_operand(out)] if self.with_value else []) + [g._var for g in grads]
         outputs += [_as_operand(a) for a in aux_leaves]
@@ -558,13 +649,19 @@ def vjp(fun: Callable, *primals) -> tuple[Any, Callable]:
             raise ValueError(f"vjp of {_fun_name(fun)}: the cotangent must have the output's structure")
         cts = []
         for i, (ct, (shape, dtype)) in enumerate(zip(ct_leaves, spec.extra["ct_shapes"])):
-            ct = np.asarray(ct, dtype=dtype)
+            ct = ct if isinstance(ct, Tracer) else np.asarray(ct, dtype=dtype)
             if ct.shape != shape:
                 raise ValueError(
                     f"vjp of {_fun_name(fun)}: cotangent {i} has shape {ct.shape}, but the output it "
                     f"belongs to has shape {shape}; pass an array of the output's shape"
                 )
             cts.append(ct)
+        if any(isinstance(ct, Tracer) for ct in cts):
+            # Differentiated with respect to the cotangent (a VJP of a VJP): the pullback is
+            # recorded, by replaying its graph, at the primals it was made for.
+            primal_leaves = [leaf for leaf in flatten((primals, {}))[0] if is_dynamic(leaf)]
+            flat = interpret(spec.graph, [*primal_leaves, *cts])
+            return spec.extra["finish_traced"](flat[n_out:])
         grads = spec.extra["backward"](*residuals, *cts)
         return spec.finish(grads)
 
@@ -598,11 +695,11 @@ def _check_scalar(out, fun, kind, has_aux=False):
         )
     shape = np.shape(out._value if isinstance(out, Tracer) else out)
     dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float)) else None)
-    if shape != ():
+    if math.prod(shape) != 1:
         raise NonScalarOutputError(
             f"{kind} of {_fun_name(fun)}{_called_at()}: the output has shape {shape}, but a "
-            "gradient needs a scalar output. Reduce it (e.g. .sum() or .mean()), or use td.vjp(f, x) for a "
-            "vector-Jacobian product."
+            "gradient needs a scalar output (or one of size 1). Reduce it (e.g. .sum() or .mean()), "
+            "or use td.vjp(f, x) for a vector-Jacobian product."
         )
     if dtype is None or np.dtype(dtype).kind != "f":
         raise NonScalarOutputError(
@@ -681,6 +778,13 @@ def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value,
     return finish
 
 
+def _with_lifted(spec: Specialization, inputs) -> list:
+    """The graph's inputs: the call's, with the enclosing trace's values it closed over in their
+    places. (Never cached: the next trace of the enclosing function has other values.)"""
+    lifted, given = spec.extra["lifted"], iter(inputs)
+    return [lifted[v.id] if v.id in lifted else next(given) for v in spec.graph.inputs]
+
+
 def _arg(call: _TracedCall, n: int):
     args, _ = unflatten(call.treedef, call.leaves)
     return args[n]
@@ -698,7 +802,9 @@ def interpret(graph: Graph, args: Sequence) -> list:
         if node.primitive.name == "guard":
             _replay_guard(values[0], node.params)
             continue
-        env[node.out.id] = rebind(node, values)
+        out = rebind(node, values)
+        if node.out is not None:  # (effects such as np.random.seed have no value)
+            env[node.out.id] = out
     return [read(v) for v in graph.outputs]
 
 
@@ -714,13 +820,20 @@ def _replay_guard(value, params):
 
 
 def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
-    """The gradient of a scalar-valued ``fun`` with respect to argument(s) ``argnums``.
+         max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS,
+         static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
+         *, argnum: int | Sequence[int] | None = None):
+    """The gradient of a scalar-valued ``fun`` with respect to argument(s) ``argnums``
+    (``argnum``, autograd's name, is accepted too).
 
     Works as ``td.grad(f)``, ``@td.grad`` and ``@td.grad(argnums=(0, 1))``. The gradient is
     generated as NumPy source once per specialization (argument shapes, dtypes, structure, static
-    values and control-flow path) and cached. Gradients have the structure of their argument.
-    At most ``max_specializations`` are kept (least recently used evicted, with a warning).
+    values and control-flow path) and cached; ``td.grad(f)`` made again for the same ``f`` and
+    options finds that code. Python floats, ints and bools are runtime values, not keys (an
+    iteration number does not retrace; where one decides a shape, trip count or branch, that is a
+    guard); ``static_argnums`` / ``static_argnames`` make arguments keys, compared by value.
+    Gradients have the structure of their argument. At most ``max_specializations`` are kept
+    (least recently used evicted, with a warning).
 
     >>> import numpy as np, tracediff as td
     >>> def sse(a, b):
@@ -728,13 +841,16 @@ def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux:
     >>> td.grad(sse, argnums=(0, 1))(0.0, 0.0)
     (-28.0, -12.0)
     """
+    argnums = _autograd_argnum(argnums, argnum, "grad")
     if fun is None:
-        return lambda f: GradFunction(f, argnums, has_aux, False, max_specializations)
-    return GradFunction(fun, argnums, has_aux, False, max_specializations)
+        return lambda f: grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames)
+    return GradFunction(fun, argnums, has_aux, False, max_specializations, static_argnums, static_argnames)
 
 
 def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS):
+                   max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS,
+                   static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
+                   *, argnum: int | Sequence[int] | None = None):
     """Like :func:`grad`, returning ``(value, gradient)`` from one generated function.
 
     >>> import numpy as np, tracediff as td
@@ -742,9 +858,20 @@ def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0
     >>> float(value), g.tolist()
     (27.0, [[4.5, 4.5], [4.5, 4.5]])
     """
+    argnums = _autograd_argnum(argnums, argnum, "value_and_grad")
     if fun is None:
-        return lambda f: GradFunction(f, argnums, has_aux, True, max_specializations)
-    return GradFunction(fun, argnums, has_aux, True, max_specializations)
+        return lambda f: value_and_grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames)
+    return GradFunction(fun, argnums, has_aux, True, max_specializations, static_argnums, static_argnames)
+
+
+def _autograd_argnum(argnums, argnum, transform: str):
+    """autograd's spelling ``argnum=`` of ``argnums=``; both at once is an error."""
+    if argnum is None:
+        return argnums
+    if argnums != 0:
+        raise TypeError(f"td.{transform}: got argnums={argnums!r} and argnum={argnum!r}; pass one "
+                        "(argnum is autograd's name for argnums)")
+    return argnum
 
 
 def trace(fun: Callable, *args, **kwargs) -> Graph:

@@ -27,8 +27,10 @@ an array).
 
 Random generators reached from the roots, or named as a module's attribute (``settings.rng``),
 are replaced while tracing by stand-ins whose draws are recorded
-(``primitives.random.CapturedGenerator``); drawing from one that could not be replaced (in a
-container, behind a bound method) is a :class:`CapturedGeneratorError`.
+(``primitives.random.CapturedGenerator``), and so are their bound draws (``draw = rng.normal``,
+``from numpy.random import normal``); drawing from one that could not be replaced (in a
+container, a ``functools.partial``) is a :class:`CapturedGeneratorError`, and so is a change of
+np.random's global state that no recorded draw made (traces draw from copies).
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ import warnings
 import numpy as np
 
 from .errors import _INSTALLED, _STDLIB, TracediffError
-from .primitives.random import CapturedGenerator, generator_state, same_state
+from .primitives.random import GLOBAL_STATE, CapturedGenerator, generator_state, recording_method, same_state
 
 _MISSING = object()
 SNAPSHOT_LIMIT = 100_000  # elements: larger captured arrays are not compared call by call
@@ -264,6 +266,7 @@ class Captures:
         """While the function is traced, each generator it can reach from outside its arguments
         is replaced by a stand-in that records its draws (and put back afterwards)."""
         self._reach = _Reach()
+        self._global_state = generator_state(GLOBAL_STATE)  # traces draw from a copy of it
         try:
             self._stand_in_for_generators(itertools.chain(self._root_events(self._reach), self._reach.events()))
             yield
@@ -280,16 +283,30 @@ class Captures:
                     self._stand_in(kind, holder, key, value, path)
                 else:
                     self._unreplaced.setdefault(id(value), (value, generator_state(value), path))
+            elif isinstance(value, types.MethodType) and isinstance(value.__self__, _GENERATORS):
+                generator = value.__self__  # (from numpy.random import normal; draw = rng.normal)
+                replacement = kind in _REPLACEABLE and recording_method(
+                    value, lambda: self._stand_in_for(generator, path))
+                if replacement:
+                    self._replace(kind, holder, key, value, replacement)
+                else:
+                    self._unreplaced.setdefault(id(generator), (generator, generator_state(generator), path))
 
-    def _stand_in(self, kind, holder, key, generator, path) -> None:
+    def _stand_in_for(self, generator, path: str) -> CapturedGenerator:
         stand_in = self._stand_ins.get(id(generator))
         if stand_in is None:
             stand_in = self._stand_ins[id(generator)] = CapturedGenerator(generator, path)
+        return stand_in
+
+    def _stand_in(self, kind, holder, key, generator, path) -> None:
+        self._replace(kind, holder, key, generator, self._stand_in_for(generator, path))
+
+    def _replace(self, kind, holder, key, original, stand_in) -> None:
         _put(kind, holder, key, stand_in)
 
         def undo():  # unless the user's code rebound it meanwhile
             if _value_at(kind, holder, key) is stand_in:
-                _put(kind, holder, key, generator)
+                _put(kind, holder, key, original)
 
         self._undo.append(undo)
 
@@ -298,9 +315,18 @@ class Captures:
         draws are constants of the trace, and would be frozen into the generated code."""
         drawn = [(s.name, "through a second reference that tracediff does not watch") for s in
                  self._stand_ins.values() if s.drawn_outside()]
-        drawn += [(path, "through a container (a list, dict, tuple or set), a bound method or a "
-                   "functools.partial") for generator, state, path in self._unreplaced.values()
+        drawn += [(path, "through a container (a list, dict, tuple or set) or a functools.partial")
+                  for generator, state, path in self._unreplaced.values()
                   if not same_state(generator_state(generator), state)]
+        if not same_state(generator_state(GLOBAL_STATE), self._global_state):
+            GLOBAL_STATE.set_state(self._global_state)
+            raise CapturedGeneratorError(
+                f"{function_name} draws from np.random's global state by a route tracediff does not "
+                "record (np.random.mtrand._rand, a function of np.random kept in a container, a "
+                "library that draws from the global state), or another thread drew from it while "
+                "tracing: those draws would be frozen into the generated code. Call np.random's "
+                "functions directly, or pass a np.random.Generator as an argument and draw from it."
+            )
         if drawn:
             name, how = drawn[0]
             raise CapturedGeneratorError(

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import TracediffError
 
 from . import codegen
-from .cache import GENERATORS, is_dynamic
+from .cache import GENERATORS, is_dynamic, is_runtime_int
 from .ir import printable, type_str
 from .pytree import TreeDef, flatten, leaf_paths
 
@@ -95,7 +95,7 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
     public = codegen.safe_identifier(f"{g.kind}_{getattr(g.fun, '__name__', 'f')}".replace("<lambda>", "lambda"), set())
     module = spec.module
     taken = {"np", "os", "GuardFailed", "InputsTakeAnotherPath", "_GUARDS", "_FUNCTION", "_differ",
-             "_check_array", "_check_float", "_check_static", "_check_container", "_check_generator",
+             "_check_array", "_check_scalar", "_check_static", "_check_container", "_check_generator",
              "_data", "_out", public, f"_{flat_name}", *module.constants, *module.modules}
     params = _parameters(g.fun, len(args), taken)
     leaves, _ = flatten((args, kwargs))
@@ -114,8 +114,9 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
             body += _structure_checks(f"kwargs[{k!r}]", kwargs[k], printable(k))
     dynamic = []
     for leaf, access, label in zip(leaves, paths, where):
-        if isinstance(leaf, float):
-            body.append(f"_check_float({label!r}, {access})")
+        if isinstance(leaf, float) or is_runtime_int(leaf):
+            kind = "float" if isinstance(leaf, float) else type(leaf).__name__
+            body.append(f"_check_scalar({label!r}, {access}, {kind})")
         elif isinstance(leaf, GENERATORS):
             body.append(f"_check_generator({label!r}, {access})")
         elif is_dynamic(leaf):
@@ -214,8 +215,8 @@ def _static_literal(value, label: str) -> str:
 
 
 def _type_of(leaf) -> str:
-    if isinstance(leaf, float):
-        return "float"
+    if isinstance(leaf, float) or is_runtime_int(leaf):
+        return "float" if isinstance(leaf, float) else type(leaf).__name__
     if isinstance(leaf, GENERATORS):
         return type(leaf).__name__
     return type_str(np.shape(leaf), np.result_type(leaf))
@@ -344,9 +345,10 @@ def _check_array(where, value, shape, dtype):
                       f"the module takes shape {shape} and dtype {dtype}")
 
 
-def _check_float(where, value):
-    if not isinstance(value, float):
-        raise _differ(f"{where} must be a float, got {type(value).__name__}")
+def _check_scalar(where, value, kind):
+    if not (isinstance(value, kind) if kind is float else type(value) is kind):
+        article = "an" if kind is int else "a"
+        raise _differ(f"{where} must be {article} {kind.__name__}, got {type(value).__name__}")
 
 
 def _check_generator(where, value):
@@ -361,7 +363,8 @@ def _check_static(where, value, expected):
 
 def _check_container(where, value, kind, layout):
     if not isinstance(value, kind):
-        raise _differ(f"{where} must be a {kind.__name__}, got {type(value).__name__}")
+        article = "an" if kind is int else "a"
+        raise _differ(f"{where} must be {article} {kind.__name__}, got {type(value).__name__}")
     if kind is dict and tuple(sorted(value)) != layout:
         raise _differ(f"{where} has keys {sorted(value)}, the module takes {list(layout)}")
     if kind is not dict and len(value) != layout:

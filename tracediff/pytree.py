@@ -6,7 +6,10 @@ given to :func:`register_pytree_node`. Everything else is a leaf. A tree holds a
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Hashable, NamedTuple
+
+import numpy as np
 
 
 class TreeDef(NamedTuple):
@@ -136,3 +139,66 @@ def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
     for label, child in zip(labels, children):
         paths.extend(leaf_paths(child, f"{prefix}[{label!r}]"))
     return paths
+
+
+def ravel_pytree(tree: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """One flat vector of all the leaves of ``tree``, and ``unravel``, which rebuilds a tree of
+    the same structure, shapes and dtypes from such a vector (JAX's ``ravel_pytree``).
+
+    The vector's dtype is the leaves' common dtype; ``unravel`` casts each piece back to its
+    leaf's dtype, and gives a Python float for a Python float leaf. Both work on traced values,
+    so they can be used inside a differentiated function, in either direction (a function of
+    the flat vector, or of the tree).
+
+    >>> import numpy as np
+    >>> flat, unravel = ravel_pytree({"w": np.ones((2, 2)), "b": 0.5})
+    >>> flat.tolist()
+    [0.5, 1.0, 1.0, 1.0, 1.0]
+    >>> unravel(flat * 2)
+    {'b': 1.0, 'w': array([[2., 2.],
+           [2., 2.]])}
+    """
+    leaves, treedef = flatten(tree)
+    paths = leaf_paths(tree)
+    for path, leaf in zip(paths, leaves):
+        dtype = getattr(leaf, "dtype", None)
+        if not (isinstance(leaf, (bool, int, float)) or (dtype is not None and np.dtype(dtype).kind in "biuf")):
+            raise TypeError(
+                f"ravel_pytree: the leaf {path or '(the tree itself)'} is {type(leaf).__name__}"
+                f"{f' of {dtype}' if dtype is not None else ''}; ravel_pytree joins arrays and "
+                "real numbers, so convert it or keep it out of the tree"
+            )
+    dtypes = [np.dtype(type(leaf)) if isinstance(leaf, (bool, int, float)) else np.dtype(leaf.dtype)
+              for leaf in leaves]
+    shapes = [np.shape(leaf) for leaf in leaves]  # np.shape reads a traced value's static shape
+    # Scalars come back as their own type (a float as a float), arrays as arrays.
+    kinds = [type(leaf) if isinstance(leaf, (bool, int, float, np.generic)) else None for leaf in leaves]
+    ends = np.cumsum([math.prod(shape) for shape in shapes]).tolist()
+    size = ends[-1] if ends else 0
+    flat_dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+    if leaves:
+        flat = np.concatenate([np.ravel(leaf) for leaf in leaves])
+        if flat.dtype != flat_dtype:
+            flat = flat.astype(flat_dtype)
+    else:
+        flat = np.zeros(0, flat_dtype)
+
+    def unravel(flat_vector):
+        if np.shape(flat_vector) != (size,):
+            raise ValueError(
+                f"unravel: expected a flat vector of shape ({size},), like the one ravel_pytree "
+                f"returned, got shape {np.shape(flat_vector)}"
+            )
+        pieces = []
+        for start, end, shape, dtype, kind in zip([0] + ends[:-1], ends, shapes, dtypes, kinds):
+            piece = np.reshape(flat_vector[start:end], shape)
+            if piece.dtype != dtype:
+                piece = piece.astype(dtype)
+            elif isinstance(piece, np.ndarray):
+                piece = piece.copy()  # not a view: writing into one must not change the others
+            if kind is not None and isinstance(piece, np.ndarray):  # concrete: the leaf's own type
+                piece = kind(piece[()]) if kind in (bool, int, float) else piece[()]
+            pieces.append(piece)
+        return unflatten(treedef, pieces)
+
+    return flat, unravel

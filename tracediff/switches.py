@@ -6,8 +6,9 @@ them on, all off, and one at a time. Users get the same switch to rule an optimi
 when a gradient looks wrong: with everything off, the generated code is the rules' output as
 traced.
 
-The setting is read when code is *generated*: a function already traced and cached keeps its code
-(``g.clear_cache()`` or a new ``td.grad`` builds it again). ``TRACEDIFF_DISABLE`` in the
+The setting is read when code is *generated*, and when a ``td.grad`` object is made (its cache is
+shared with other objects made under the same setting): a function already traced and cached keeps
+its code (``g.clear_cache()`` builds it again). ``TRACEDIFF_DISABLE`` in the
 environment (``all``, or names separated by commas) sets the default for the whole process.
 """
 from __future__ import annotations
@@ -56,6 +57,11 @@ _large_at = contextvars.ContextVar("tracediff_large_at", default=LARGE_AT_ELEMEN
 def enabled(name: str) -> bool:
     """True unless optimization ``name`` is switched off where the code is being generated."""
     return name not in _disabled.get()
+
+
+def setting() -> tuple:
+    """The switches in force, as a hashable value (part of what shares a compiled cache)."""
+    return _disabled.get(), _large_at.get()
 
 
 def large_at() -> int:

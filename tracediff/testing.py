@@ -51,14 +51,44 @@ def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: f
 
 
 def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: float | None = None,
-                atol: float | None = None, seed: int = 0, order: int = 1) -> None:
+                atol: float | None = None, seed: int = 0, order: int = 1, modes: Sequence[str] | None = None):
     """Check tracediff's gradient of ``fun`` against central finite differences.
 
     A non-scalar output is checked through a random projection (a vector-Jacobian product).
     Raises AssertionError naming the argument and its worst entries. Tolerances default to the
     argument's dtype (float32 looser than float64). ``order=2`` also checks the derivative of
     the (projected) gradient against finite differences of the gradient, and so on.
+
+    autograd's and JAX's spellings work too, told apart by their arguments:
+
+    - ``check_grads(fun, modes=["rev"], order=2)(*args)`` (autograd: no arguments at first)
+      returns the checker;
+    - ``check_grads(fun, args, order, modes=["rev"])`` (JAX: ``modes=`` given, the arguments as
+      one tuple) checks with respect to every argument.
+
+    ``modes``: ``"rev"`` checks reverse mode (to ``order``); ``"fwd"`` checks :func:`td.jvp`
+    along a random tangent, to first order.
+
+    >>> import numpy as np
+    >>> check_grads(lambda x: np.sum(x ** 3), modes=["rev"], order=2)(np.ones(2))
+    >>> check_grads(lambda x, y: np.sum(x * np.sin(y)), (np.ones(2), np.zeros(2)), 2, modes=["fwd", "rev"])
     """
+    if not args:  # autograd's spelling: the arguments come in a second call
+        def checker(*args):
+            _check_modes(fun, args, argnums, rtol, atol, seed, order, modes)
+        return checker
+    if modes is not None:  # JAX's spelling: (fun, args, order, modes=...)
+        order_given = len(args) == 2 and isinstance(args[1], int)
+        if not isinstance(args[0], (tuple, list)) or not (len(args) == 1 or order_given):
+            raise TypeError(
+                "check_grads: with modes=, pass the arguments as one tuple, JAX's spelling "
+                "check_grads(fun, (x, y), order, modes=[...]); tracediff's own spelling "
+                "check_grads(fun, x, y, argnums=...) checks reverse mode and takes no modes"
+            )
+        order = args[1] if len(args) == 2 else order
+        args = tuple(args[0])
+        _check_modes(fun, args, tuple(range(len(args))), rtol, atol, seed, order, modes)
+        return None
     from .api import vjp
 
     argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -89,6 +119,57 @@ def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: fl
                 raise AssertionError(_report(fun, n, path, g, num, err))
 
 
+def _check_modes(fun, args, argnums, rtol, atol, seed, order, modes):
+    modes = ("rev",) if modes is None else (modes,) if isinstance(modes, str) else tuple(modes)
+    if not modes or any(m not in ("fwd", "rev") for m in modes):
+        raise ValueError(f"check_grads: modes must name 'fwd' and/or 'rev', got {list(modes)!r}")
+    if "rev" in modes:
+        check_grads(fun, *args, argnums=argnums, rtol=rtol, atol=atol, seed=seed, order=order)
+    if "fwd" in modes:
+        _check_forward(fun, args, (argnums,) if isinstance(argnums, int) else tuple(argnums), rtol, atol, seed)
+
+
+def _check_forward(fun, args, argnums, rtol, atol, seed):
+    """td.jvp along a random tangent against the central difference along it."""
+    from .transforms import jvp
+
+    primals = [args[n] for n in argnums]
+    for n, p in zip(argnums, primals):
+        if flatten(p)[1].kind is not None:
+            raise TypeError(
+                f"check_grads: modes=['fwd'] checks arguments that are arrays or floats, and argument {n} "
+                "is a container; check it with modes=['rev']"
+            )
+    rng = np.random.default_rng(seed)
+    tangents = [rng.standard_normal(np.shape(p)).astype(np.result_type(p)) for p in primals]
+
+    def at(diff):  # fun with the checked arguments replaced (on copies: fun may write into them)
+        return fun(*_merge([_copy_arrays(a) for a in args], argnums, diff))
+
+    def along(h):  # in float64, a Python float staying a float
+        return np.asarray(at([type(p)(np.asarray(p, dtype=np.float64) + h * t) if isinstance(p, float)
+                              else np.asarray(p, dtype=np.float64) + h * t for p, t in zip(primals, tangents)]),
+                          dtype=np.float64)
+
+    out, analytic = jvp(lambda *diff: at(diff), [_copy_arrays(p) for p in primals],
+                        [float(t) if isinstance(p, float) else t for p, t in zip(primals, tangents)])
+    size = max([1.0] + [float(np.max(np.abs(p))) for p in primals if np.size(p)])
+    h = _STEPS.get(np.result_type(out), 1e-6) * size
+    numeric = (along(h) - along(-h)) / (2 * h)
+    r, a = max(_TOLERANCES.get(np.result_type(p), _TOLERANCES[np.dtype(np.float64)]) for p in primals)
+    r, a = rtol if rtol is not None else r, atol if atol is not None else a
+    g = np.asarray(analytic, dtype=np.float64)
+    err = np.abs(g - numeric)
+    scale = max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
+    if g.shape != numeric.shape or np.any(~(err <= a * scale + r * np.abs(numeric))):
+        name = getattr(fun, "__qualname__", repr(fun))
+        raise AssertionError(
+            f"forward-mode derivative (td.jvp) of {name} along a random tangent of argument(s) "
+            f"{list(argnums)} does not match finite differences: {g.ravel()[:5]} vs {numeric.ravel()[:5]}, "
+            f"largest difference {float(np.max(err)) if err.size else 0.0:.3g}"
+        )
+
+
 def _check_higher_order(fun, args, argnums, rtol, atol, seed, order):
     """The derivative of order ``order``: check the derivative of a random projection of the
     gradient of order ``order - 1`` (itself checked already)."""
@@ -102,11 +183,12 @@ def _check_higher_order(fun, args, argnums, rtol, atol, seed, order):
     def projected_gradient(*diff):
         out, pullback = vjp(of_differentiated, *diff)
         ct = rng_out if np.ndim(out) else 1.0
-        return sum(np.sum(g * w) for g, w in zip(pullback(ct), weights))
+        return sum(np.sum(g * w) for g, w in zip(flatten(pullback(ct))[0], weights))
 
     diff_args = [args[n] for n in argnums]
     rng_out = rng.standard_normal(np.shape(fun(*[_copy_arrays(a) for a in args])))
-    weights = [rng.standard_normal(np.shape(a)) for a in diff_args]
+    # one weight per leaf, so that arguments that are dicts, lists or tuples are checked too
+    weights = [rng.standard_normal(np.shape(leaf)) for a in diff_args for leaf in flatten(a)[0]]
     check_grads(projected_gradient, *diff_args, argnums=tuple(range(len(argnums))), rtol=rtol, atol=atol,
                 seed=seed, order=order - 1)
 

@@ -61,6 +61,8 @@ def recording(trace: "Trace", captures):
     stack each time a value is recorded (:class:`_StackWatch`). Debuggers and coverage keep
     ``sys.settrace``, which is never touched.
     """
+    from . import array_construction
+
     previous = sys.getprofile()
 
     def name_values(frame):
@@ -97,6 +99,7 @@ def recording(trace: "Trace", captures):
     hooked = previous is None or getattr(previous, "__code__", None) is profile.__code__
     # (frame 2: the one that runs the user's function, below this generator and __enter__)
     watch = None if hooked else _StackWatch(sys._getframe(2), name_values, captures, collecting)
+    array_construction.intercept()  # np.array([a, b]) and friends build traced arrays meanwhile
     saved_no_grad, _state.no_grad_depth = _state.no_grad_depth, 0
     _state.traces.append(trace)
     gc.callbacks.insert(0, collection_starts)  # first to see "start", last to see "stop"
@@ -115,6 +118,7 @@ def recording(trace: "Trace", captures):
             watch.finish()
         gc.callbacks.remove(collection_starts)
         gc.callbacks.remove(collection_ends)
+        array_construction.release()
         _state.traces.pop()
         _state.no_grad_depth = saved_no_grad
 
@@ -190,6 +194,10 @@ class _Running(NamedTuple):
     f_globals: dict
 
 
+CONCRETE_INDEX_LIMIT = 4096  # elements of an integer array guarded by value (written in the code)
+_PYTHON_SCALARS = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.bool_)}
+
+
 class Trace:
     """The recording of one run of a function: its inputs and the nodes it applied."""
 
@@ -204,14 +212,19 @@ class Trace:
         self._merges = enabled("record_cse")
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
+        # A function differentiated inside another traced function may use the outer trace's
+        # values (a closure): they enter this trace as inputs, constants of its derivative, and
+        # the caller replays this trace's graph on the outer values (see lift).
+        self.parent = current_trace()
+        self.lifted: dict = {}  # id(outer Var) -> (outer tracer, its input tracer here)
 
     def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
             shape, dtype = (), np.dtype(object)  # a generator argument: its methods are recorded
-        elif isinstance(value, float):
-            # A Python float stays one, so NumPy's promotion treats it as it will in generated code
-            # (x32 * 0.5 stays float32).
-            shape, dtype = (), np.dtype(np.float64)
+        elif type(value) in _PYTHON_SCALARS:
+            # A Python scalar stays one, so NumPy's promotion treats it as it will in generated
+            # code (x32 * 0.5 and x32 * 2 stay float32).
+            shape, dtype = (), _PYTHON_SCALARS[type(value)]
         else:
             value = value if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value)
             shape, dtype = value.shape, value.dtype
@@ -235,6 +248,26 @@ class Trace:
         tracer = self._new_tracer(value, requires_grad)
         self.inputs.append(tracer._var)
         return tracer
+
+    def lift(self, tracer: "Tracer") -> "Tracer":
+        """``tracer`` of an enclosing trace as an input of this one (the same input each time)."""
+        if tracer._trace is self:
+            return tracer
+        outer = self.parent.lift(tracer)
+        known = self.lifted.get(id(outer._var))
+        if known is None:
+            inner = self.new_input(outer._value, requires_grad=False)
+            inner._var.name = outer._var.name
+            known = self.lifted[id(outer._var)] = (outer, inner)
+        return known[1]
+
+    def encloses(self, other: "Trace") -> bool:
+        """Whether ``other`` was started while this trace was recording (at any depth)."""
+        while other is not None:
+            other = other.parent
+            if other is self:
+                return True
+        return False
 
     def record(self, primitive, args, params, value) -> "Tracer | None":
         if self.on_record is not None and self.in_user_code:
@@ -297,15 +330,22 @@ def bind(primitive, args, params):
             if trace is None:
                 trace = a._trace
             elif a._trace is not trace:
-                raise MixedTraceError(
-                    f"{primitive.name}: values from two different traces met{_where()}. This happens "
-                    "when a function differentiated inside another traced function closes over a "
-                    "traced value of the outer one; pass that value as an argument instead."
-                )
+                if a._trace.encloses(trace):
+                    continue  # a value of an enclosing trace: lifted below
+                if not trace.encloses(a._trace):
+                    raise MixedTraceError(
+                        f"{primitive.name}: values from two unrelated traces met{_where()}. A traced "
+                        "value was kept (in a global, a list, an attribute) and used while another "
+                        "function was traced; pass that value as an argument instead."
+                    )
+                trace = a._trace
     if trace is None:
-        return primitive.impl(*args, **params)
-    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else np.asarray(a)
+        trace = current_trace() if primitive.effectful else None
+        if trace is None:  # (a draw replayed into a trace is recorded there, never frozen)
+            return primitive.impl(*args, **params)
+    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
             for a in args]
+    args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
     values = [a._value if isinstance(a, Tracer) else a for a in args]
     out = trace.record(primitive, args, params, primitive.impl(*values, **params))
     if (primitive.is_view and isinstance(args[0], Tracer)
@@ -314,6 +354,14 @@ def bind(primitive, args, params):
         out._view_kind = (primitive.name, params.get("axes"))
         args[0]._views.append(out)
     return out
+
+
+def _operand(a):
+    """An operand that is not an array: a list holding traced values (x + [a, b]) is built as
+    a traced array, anything else as NumPy's."""
+    from .array_construction import as_traced, holds_tracer
+
+    return as_traced(a) if holds_tracer(a) else np.asarray(a)
 
 
 def _where() -> str:
@@ -403,12 +451,20 @@ class Tracer:
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise TracerConversionError(
-            f"a traced value was turned into a plain NumPy array{_where()} (np.array, np.asarray, or "
-            "storing it into an existing array), which would lose its gradient. Build arrays from "
-            "traced values with np.stack / np.concatenate, and write into traced arrays (x[i] = v) "
-            "rather than into np.zeros(...) buffers."
-        )
+        from .array_construction import conversion_error
+
+        # Integers and booleans that are not differentiated (an index array computed from the
+        # step number, a mask) may become plain arrays: a plain array indexed by them (X[rows])
+        # or a library function given them computes something that holds for every call where
+        # they have the same value, which a guard checks (a new value traces again).
+        if self.dtype.kind in "iub" and not self.requires_grad and self.size <= CONCRETE_INDEX_LIMIT:
+            value = np.asarray(self._value)
+            if value.ndim:
+                self._guarded("value", value.tolist())
+            else:
+                self._guarded("bool" if value.dtype.kind == "b" else "int", value.item())
+            return value if dtype is None else value.astype(dtype)
+        raise conversion_error()
 
     # --- metadata ---------------------------------------------------------------------------
     shape = property(lambda self: self._var.shape)
@@ -432,6 +488,11 @@ class Tracer:
     def __repr__(self):
         grad = ", requires_grad" if self.requires_grad else ""
         return f"Tracer({type_str(self.shape, self.dtype)}{grad}, value={self._value!r})"
+
+    def __format__(self, spec: str) -> str:
+        # f"{loss:.3f}" in a print while tracing shows the value the trace saw (printing runs
+        # once, at trace time; it decides nothing, so it is not a guard).
+        return format(self._value, spec) if spec else repr(self)
 
     # --- conversions to Python values: each one is a guard ------------------------------
     def __bool__(self):
@@ -612,7 +673,18 @@ Tracer.__neg__ = lambda self: np.negative(self)
 Tracer.__pos__ = lambda self: self
 Tracer.__abs__ = lambda self: np.absolute(self)
 Tracer.__invert__ = lambda self: np.invert(self)
-Tracer.__hash__ = None
+
+
+def _hash(self):
+    # A runtime int used as a dict key or set member: which entry it finds is a decision on its
+    # value, so it is guarded like an index.
+    if self.shape == () and self.dtype.kind in "iub":
+        return hash(self.__index__())
+    raise TypeError(f"unhashable type: a traced array ({type_str(self.shape, self.dtype)}); "
+                    "only traced ints and bools can be dict keys or set members")
+
+
+Tracer.__hash__ = _hash
 
 
 def _method(numpy_function):

@@ -28,10 +28,10 @@ from .autodiff import backward, record_full
 from .batching import batch_backward
 from .cache import Specialization
 from .errors import TracediffError
-from .ir import Graph
+from .ir import Graph, Var
 from .primitives.core import Primitive
 from .primitives.shape import copy_p
-from .tracing import Tracer
+from .tracing import Tracer, _where
 
 DEFAULT_MAX_ROWS = 256
 
@@ -49,8 +49,11 @@ class JacobianFunction(_Compiled):
     kind = "jacobian"
 
     def __init__(self, fun, argnums=0, max_rows: int = DEFAULT_MAX_ROWS):
-        super().__init__(fun, argnums)
         self.max_rows = max_rows
+        super().__init__(fun, argnums)
+
+    def _options(self) -> tuple:
+        return (self.max_rows,)
 
     def __call__(self, *args, **kwargs):
         spec, flat = self._call(args, kwargs)
@@ -229,7 +232,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple:
 
 # --- custom VJP rules ------------------------------------------------------------------------
 
-def _custom_output_impl(value, *inputs, rule, name):
+def _custom_output_impl(value, *inputs, rule, name, n_args):
     return value
 
 
@@ -241,17 +244,20 @@ def _custom_rule_for(i):
     if i == 0:
         return None  # the forward value itself: its gradient is the rule's business
 
-    def rule(g, ans, value, *inputs, rule, name):
+    def rule(g, ans, value, *inputs, rule, name, n_args):
+        if i > n_args:
+            return None  # a residual (defvjp(fwd, bwd)): the rule's cotangents are the whole gradient
+        args = inputs[:n_args]
         cotangents = rule(g, ans, *inputs)
         cotangents = cotangents if isinstance(cotangents, tuple) else (cotangents,)
-        if len(cotangents) != len(inputs):
+        if len(cotangents) != len(args):
             raise CustomVJPError(
                 f"the custom VJP rule of {name} returned {len(cotangents)} cotangent(s) for "
-                f"{len(inputs)} argument(s); return one per argument (None for no gradient)"
+                f"{len(args)} argument(s); return one per argument (None for no gradient)"
             )
         ct = cotangents[i - 1]
-        if ct is not None and np.shape(ct) != np.shape(inputs[i - 1]):
-            expected = [np.shape(x) for x in inputs]
+        if ct is not None and np.shape(ct) != np.shape(args[i - 1]):
+            expected = [np.shape(x) for x in args]
             raise CustomVJPError(
                 f"the custom VJP rule of {name} returned a cotangent of shape {np.shape(ct)} for "
                 f"argument {i - 1}; expected the arguments' shapes {expected}"
@@ -261,7 +267,9 @@ def _custom_rule_for(i):
 
 
 # Written as an assignment of its forward value (only its gradient is custom), and kept in the
-# graph so that a replayed graph still differentiates it with the custom rule.
+# graph so that a replayed graph still differentiates it with the custom rule. Its operands are
+# the value, the n_args arguments, then the traced residuals of a defvjp(fwd, bwd) rule: as
+# operands, they are replayed with the graph at higher orders (a closure would keep stale tracers).
 custom_output_p = Primitive("custom_vjp", _custom_output_impl, lambda args, **params: args[0], register=False)
 custom_output_p.returns_input = True
 custom_output_p.rule_for = _custom_rule_for
@@ -283,25 +291,105 @@ def custom_vjp(fun: Callable) -> Callable:
     ...     return (g / (1 + np.exp(-x)),)   # the sigmoid, without the forward's kinks
     >>> float(td.grad(lambda x: log1pexp(x))(1000.0))
     1.0
+
+    JAX's spelling works too: ``f.defvjp(fwd, bwd)``, where ``fwd(*args)`` returns
+    ``(output, residuals)`` (any pytree) and ``bwd(residuals, g)`` returns one cotangent per
+    argument. When differentiating, ``fwd`` computes the output; otherwise ``fun`` does. The
+    residuals keep their dependence on the arguments, so higher derivatives differentiate
+    ``bwd`` through them.
+
+    >>> @td.custom_vjp
+    ... def softplus(x):
+    ...     return np.logaddexp(x, 0.0)
+    >>> def softplus_fwd(x):
+    ...     return np.logaddexp(x, 0.0), 1 / (1 + np.exp(-x))   # the sigmoid is the residual
+    >>> softplus.defvjp(softplus_fwd, lambda s, g: (g * s,))
+    >>> float(td.grad(td.grad(softplus))(0.0))   # s * (1 - s) at 0
+    0.25
     """
-    rules: list = []
+    rules: list = []  # [rule] or [fwd, bwd]
+    name = _fun_name(fun)
 
     def wrapped(*args):
         if not rules:
-            raise CustomVJPError(f"{_fun_name(fun)} is a custom_vjp without a rule; add one with @{_fun_name(fun)}.defvjp")
+            raise CustomVJPError(f"{name} is a custom_vjp without a rule; add one with @{name}.defvjp")
         if not any(isinstance(a, Tracer) for a in args):
             return fun(*args)
-        from .tracing import no_grad
+        trace = next(a._trace for a in args if isinstance(a, Tracer))
+        start = len(trace.nodes)
+        if len(rules) == 2:
+            out = _bind_with_residuals(name, *rules, args)
+        else:
+            from .tracing import no_grad
 
-        with no_grad():  # the forward is recorded, but gradients come from the rule
-            value = fun(*args)
-        return custom_output_p.bind(value, *args, rule=rules[0], name=_fun_name(fun))
+            with no_grad():  # the forward is recorded, but gradients come from the rule
+                value = fun(*args)
+            out = custom_output_p.bind(value, *args, rule=rules[0], name=name, n_args=len(args))
+        _refuse_captured_gradients(name, trace, start, args)
+        return out
 
-    def defvjp(rule: Callable) -> Callable:
-        rules[:] = [rule]
-        return rule
+    def defvjp(rule: Callable, bwd: Callable | None = None) -> Callable | None:
+        """``@f.defvjp`` with ``rule(g, ans, *args)``, or JAX's ``f.defvjp(fwd, bwd)``."""
+        for what, given in (("rule" if bwd is None else "fwd", rule), ("bwd", bwd)):
+            if given is not None and not callable(given):
+                raise TypeError(f"{name}.defvjp: {what} must be a function, got {type(given).__name__}")
+        rules[:] = [rule] if bwd is None else [rule, bwd]
+        return rule if bwd is None else None
 
     wrapped.defvjp = defvjp
     wrapped.__name__ = getattr(fun, "__name__", "custom")
     wrapped.__wrapped__ = fun
     return wrapped
+
+
+def _refuse_captured_gradients(name: str, trace, start: int, args: tuple) -> None:
+    """Raise if the forward recorded from ``start`` read a value being differentiated that is
+    not one of ``args`` nor computed from them alone (a closure, a global): the rule gives
+    cotangents to the arguments only, so that value's gradient through ``name`` would be lost."""
+    allowed = {a._var.id for a in args if isinstance(a, Tracer) and a._trace is trace}
+    producers = {n.out.id: n for n in trace.nodes[:start] if n.out is not None}
+    inside = {n.out.id for n in trace.nodes[start:] if n.out is not None}
+    known: dict = {}
+
+    def from_arguments(v) -> bool:  # (values computed earlier from the arguments, merged by CSE)
+        if v.id in allowed or not v.requires_grad:
+            return True
+        if v.id not in known:
+            node = producers.get(v.id)
+            known[v.id] = node is not None and all(from_arguments(u) for u in node.inputs if isinstance(u, Var))
+        return known[v.id]
+
+    for node in trace.nodes[start:]:
+        for v in node.inputs:
+            if isinstance(v, Var) and v.id not in inside and not from_arguments(v):
+                what = f"'{v.name}'" if v.name else "a value"
+                raise CustomVJPError(
+                    f"{name} reads {what}, which is being differentiated, from outside its arguments "
+                    f"(a closure or a global){_where()}. Its custom rule gives cotangents to the "
+                    f"arguments only, so that value's gradient through {name} would be lost: pass it "
+                    f"as an argument of {name} (and return its cotangent from the rule)."
+                )
+
+
+def _bind_with_residuals(name: str, fwd: Callable, bwd: Callable, args: tuple):
+    """The output of ``fwd(*args)``, whose gradient is ``bwd(residuals, g)``."""
+    from .pytree import flatten, unflatten
+
+    result = fwd(*args)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        what = f"a tuple of {len(result)} items" if isinstance(result, tuple) else "one value"
+        raise CustomVJPError(
+            f"the fwd function of {name} returned {what}; it must return a pair (output, residuals), "
+            "the residuals being what bwd(residuals, g) needs"
+        )
+    value, residuals = result
+    leaves, tree = flatten(residuals)
+    traced = [isinstance(leaf, Tracer) for leaf in leaves]
+    constants = [None if t else leaf for leaf, t in zip(leaves, traced)]  # no tracer kept in the closure
+
+    def rule(g, ans, *inputs):
+        given = iter(inputs[len(args):])
+        return bwd(unflatten(tree, [next(given) if t else c for t, c in zip(traced, constants)]), g)
+
+    dynamic = [leaf for leaf, t in zip(leaves, traced) if t]
+    return custom_output_p.bind(value, *args, *dynamic, rule=rule, name=name, n_args=len(args))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import traceback
+import types
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -105,19 +106,26 @@ class ProgramCheck:
     """All checks of one program at one order; results go into ``report``."""
 
     def __init__(self, f, args: tuple, rng: np.random.Generator, order: int, report: Report):
-        self.f, self.args, self.rng, self.order, self.report = f, args, rng, order, report
-        self.argnums = tuple(range(len(args)))
+        # A new function object: this check's caches start empty (td.grad's cache is shared per
+        # function, and a program checked again, after a rule was mended, must be traced again).
+        self.f, self.rng, self.order, self.report = _fresh(f), rng, order, report
+        # Python ints come last: runtime values of the generated code, never differentiated.
+        floats = len(args)
+        while floats and type(args[floats - 1]) is int:
+            floats -= 1
+        self.args, self.ints = tuple(args[:floats]), tuple(args[floats:])
+        self.argnums = tuple(range(floats))
 
     # --- helpers -----------------------------------------------------------------------------
 
     def plain(self, args) -> float:
-        return float(_quiet(self.f, *args))
+        return float(_quiet(self.f, *args, *self.ints))
 
     def gradient(self, args, **switches) -> np.ndarray:
         """The flattened gradient from a fresh td.grad, built under ``switches``."""
         with optimizations(**switches):
-            g = api.grad(self.f, argnums=self.argnums)
-            return _flat(_quiet(g, *args))
+            g = api.grad(_fresh(self.f), argnums=self.argnums)
+            return _flat(_quiet(g, *args, *self.ints))
 
     def find(self, category, check, detail, culprits=()):
         self.report.findings.append(Finding(category, check, detail, list(culprits)))
@@ -196,12 +204,12 @@ class ProgramCheck:
         return [name for name in OPTIMIZATIONS if not _close(self.gradient(args, only=[name]), off, scale)]
 
     def second_order(self, args) -> None:
-        f, argnums = self.f, self.argnums
+        f, argnums, ints = self.f, self.argnums, self.ints
         with optimizations(disable="all"):
             plain_grad = api.grad(f, argnums=argnums)
 
         def gradient_at(point):
-            return _flat(_quiet(plain_grad, *point))
+            return _flat(_quiet(plain_grad, *point, *ints))
 
         g0 = gradient_at(args)
         scale = 1.0 + np.nanmax(np.abs(g0), initial=0.0)
@@ -210,15 +218,15 @@ class ProgramCheck:
         hvp_fn = transforms.hvp(lambda *a: f(*a), argnums=0) if len(args) == 1 else None
         results = {}
         gg = api.grad(lambda *a: _dot(api.grad(f, argnums=argnums)(*a), v), argnums=argnums)
-        results["grad of grad"] = _flat(_quiet(gg, *args))
+        results["grad of grad"] = _flat(_quiet(gg, *args, *ints))
         if hvp_fn is not None:
-            results["hvp"] = _flat([_quiet(hvp_fn, args[0], v[0])])
+            results["hvp"] = _flat([_quiet(hvp_fn, args[0], *ints, v[0])])
         if len(args) == 1 and g0.size <= 24:
             size = g0.size
-            results["hessian"] = np.reshape(_quiet(transforms.hessian(f), *args), (size, size)) @ u
-            jac = _quiet(transforms.jacobian(api.grad(f)), *args)
+            results["hessian"] = np.reshape(_quiet(transforms.hessian(f), *args, *ints), (size, size)) @ u
+            jac = _quiet(transforms.jacobian(api.grad(f)), *args, *ints)
             results["jacobian of grad"] = np.reshape(jac, (size, size)) @ u
-        _, tangent = _quiet(transforms.jvp, f, args, v)
+        _, tangent = _quiet(transforms.jvp, lambda *a: f(*a, *ints), args, v)
         self.compare(1, "jvp", self.plain, args, u, STEP, float(tangent), scale)
         for check, hv in results.items():
             self.compare(2, check, gradient_at, args, u, STEP * 10, hv, scale)
@@ -229,16 +237,19 @@ class ProgramCheck:
         g = api.grad(self.f, argnums=self.argnums)
         points = [args, _scaled(args, 1.01), _scaled(args, -1.0), _as_float32(args), _scaled(args, 0.3),
                   *self.other_shapes(args), args]
+        points = [(*point, *self.ints) for point in points]
+        if self.ints:  # another value of each int: a value in arithmetic, a guard where it decides
+            points += [(*args, *(k % 3 + 1 for k in self.ints)), (*args, *self.ints)]
         for point in points:
             try:
                 cached = _flat(_quiet(g, *point))
             except Exception as exc:
-                fresh_error = _error_of(lambda: api.grad(self.f, argnums=self.argnums)(*point))
+                fresh_error = _error_of(lambda: api.grad(_fresh(self.f), argnums=self.argnums)(*point))
                 if fresh_error is None:
                     self.find("cache", "cached call", f"raised {exc!r}; a fresh trace did not")
                 continue
             try:
-                fresh = _flat(_quiet(api.grad(self.f, argnums=self.argnums), *point))
+                fresh = _flat(_quiet(api.grad(_fresh(self.f), argnums=self.argnums), *point))
             except Exception:
                 continue
             if not np.allclose(cached, fresh, rtol=1e-9, atol=1e-12, equal_nan=True):
@@ -262,15 +273,15 @@ class ProgramCheck:
         single = _as_float32(args)
         if single is args:
             return
-        grads = _quiet(api.grad(self.f, argnums=self.argnums), *single)
+        grads = _quiet(api.grad(self.f, argnums=self.argnums), *single, *self.ints)
         for a, gi in zip(single, grads):
             if isinstance(a, np.ndarray) and np.asarray(gi).dtype != np.float32:
                 self.find("float32", "dtype", f"gradient of a float32 input is {np.asarray(gi).dtype}")
         promoted = tuple(np.asarray(a, dtype=np.float64) if isinstance(a, np.ndarray) else a for a in single)
-        exact, rounded = self.plain(promoted), float(_quiet(self.f, *single))
+        exact, rounded = self.plain(promoted), self.plain(single)
         if not abs(rounded - exact) <= 1e-4 * (1 + abs(exact)):
             return
-        g32, g64 = _flat(grads), _flat(_quiet(api.grad(self.f, argnums=self.argnums), *promoted))
+        g32, g64 = _flat(grads), _flat(_quiet(api.grad(self.f, argnums=self.argnums), *promoted, *self.ints))
         if np.any(np.isfinite(g64) & ~np.isfinite(g32)):
             self.find("float32", "float32 against float64", "not finite in float32: " + _diff(g32, g64))
         elif np.allclose(g32, g64, rtol=1e-2, atol=1e-2 * (1 + np.nanmax(np.abs(g64), initial=0.0))):
@@ -278,6 +289,16 @@ class ProgramCheck:
         else:  # rounding can break a tie float64 keeps (the std of equal values): not proof of a bug
             self.report.outcomes[(1, "float32 differs")] += 1
             self.report.float32_differs.append(_diff(g32, g64))
+
+
+def _fresh(f):
+    """``f`` as a new function object: a td.grad of it starts from an empty cache (the cache is
+    shared per function, and a fresh trace is what cached calls are compared with)."""
+    if not isinstance(f, types.FunctionType):
+        return f
+    fresh = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    fresh.__kwdefaults__ = f.__kwdefaults__
+    return fresh
 
 
 def _as_float32(args) -> tuple:

@@ -13,7 +13,9 @@ reductions with axes, negative axes, tuples and keepdims, reshaping, transposes,
 fancy (with repeated indices) and boolean indexing, writes ``u[i] = v`` and ``u += v`` into fresh
 arrays, matrix products and a few linear-algebra functions, value-dependent ``if``, ``while`` and
 ``for`` loops, repeated subexpressions, and the stable idioms (softplus, logsumexp, log-softmax)
-written in several equivalent ways and with near misses.
+written in several equivalent ways and with near misses. Some programs also take a Python int
+``k`` (last), a runtime value of the generated code: in arithmetic, as an exponent, as an index,
+as a trip count and in a branch.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class Statement:
 
 @dataclass
 class Program:
-    inputs: list[tuple[str, tuple]]  # (name, shape); shape None is a Python float
+    inputs: list[tuple[str, tuple]]  # (name, shape); shape None is a Python float, INT an int
     statements: list[Statement]
     terms: list[str]  # the output is their sum
     args: tuple = ()  # the inputs it was drawn and checked with
@@ -67,7 +69,9 @@ class Program:
         """Random inputs: standard normal values, 0-d ones sometimes as Python floats."""
         args = []
         for _, shape in self.inputs:
-            if shape is None:
+            if shape == INT:
+                args.append(int(rng.integers(1, 4)))
+            elif shape is None:
                 args.append(float(rng.standard_normal()))
             else:
                 args.append(np.asarray(rng.standard_normal(shape), dtype=dtype))
@@ -81,6 +85,7 @@ except ImportError:  # the fuzzer runs without SciPy, without SciPy's functions
     _HAS_SCIPY = False
 
 _SHAPES = [(), (1,), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 1, 3), (2, 2), (3, 3), None]
+INT = "int"  # the shape of a Python int input
 
 
 def _lit(x: float) -> str:
@@ -97,14 +102,17 @@ class _Builder:
         self.names = (f"v{i}" for i in itertools.count(1))
         n_inputs = int(rng.integers(1, 4))
         self.inputs = [(f"x{i}", _SHAPES[rng.integers(len(_SHAPES))]) for i in range(n_inputs)]
+        if rng.random() < 0.3:
+            self.inputs.append(("k", INT))
         self.env: dict = {"np": np}
         if _HAS_SCIPY:
             self.env["scipy"] = __import__("scipy")
         values = Program(self.inputs, [], []).arguments(rng)
         self.pool: list[str] = []
-        for (name, _), value in zip(self.inputs, values):
+        for (name, shape), value in zip(self.inputs, values):
             self.env[name] = value
-            self.pool.append(name)
+            if shape != INT:
+                self.pool.append(name)
         self.statements: list[Statement] = []
 
     # --- picking operands --------------------------------------------------------------------
@@ -463,6 +471,22 @@ def _logsumexp(b: _Builder, target: str):
     return lines
 
 
+def _with_int(b: _Builder, target: str):
+    """A use of the int input ``k``, when the program has one."""
+    if "k" not in b.env:
+        return None
+    x = b.pick()
+    shape = b.shape(x)
+    forms = [f"{target} = {x} * k", f"{target} = {x} ** k", f"{target} = {x} / (k + 0.5)",
+             f"{target} = {x} * (k % 2) + {x} * 0.5", f"{target} = {x} * np.sqrt(k + 1)",
+             [f"{target} = {x}", "for _ in range(k):", f"    {target} = np.sin({target}) * 0.9"],
+             ["if k > 1:", f"    {target} = np.tanh({x})", "else:", f"    {target} = {x} * 2.0"]]
+    if shape:
+        forms += [f"{target} = {x}[k % {shape[0]}]", f"{target} = {x}[k % {shape[0]}:]",
+                  f"{target} = {x}[..., k % {shape[-1]}] * k"]
+    return b.choice(forms)
+
+
 _FAMILIES = ([_unary] * 5 + [_binary] * 5 + [_reduction] * 3 + [_two_reductions] + [_reshape] * 2
              + [_index] * 2 + [_write] + [_matmul] + [_branch] + [_loop] + [_repeat] + [_softplus]
-             + [_logsumexp])
+             + [_logsumexp] + [_with_int] * 2)

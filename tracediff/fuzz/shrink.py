@@ -75,7 +75,7 @@ def shrink(program: Program, finding: Finding, order: int, seed: int, budget: in
 
 
 def _literal(value) -> str:
-    if isinstance(value, float):
+    if isinstance(value, (float, int)):
         return repr(value)
     return f"np.array({np.asarray(value).tolist()!r})"
 

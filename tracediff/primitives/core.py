@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from typing import Callable
 
 import numpy as np
@@ -92,7 +93,11 @@ def defvjp(primitive: Primitive, *rules: Callable | None) -> None:
     >>> float(td.grad(lambda x: cube(x))(2.0))
     12.0
     """
+    replaced = getattr(primitive, "vjp", None) is not None
     primitive.vjp = tuple(rules)
+    cache = sys.modules.get("tracediff.cache")  # (not yet loaded while tracediff is imported)
+    if replaced and cache is not None:  # code made with the old rule must not be reused
+        cache.clear_caches()
 
 
 def defbatch(primitive: Primitive, rule: Callable) -> None:
@@ -227,7 +232,7 @@ def rebind(node, args: list):
     backward pass although a gradient flowed into it (``stop_gradient``, ``no_grad``; its Var is
     ``stopped``) is stopped again, so it stays a constant at every order."""
     out = bind(node.primitive, args, node.params)
-    if node.out.stopped and getattr(out, "requires_grad", False):
+    if node.out is not None and node.out.stopped and getattr(out, "requires_grad", False):
         out = stop_gradient_p.bind(out)
     return out
 

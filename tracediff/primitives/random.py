@@ -7,6 +7,16 @@ closure, a default argument, an attribute) is replaced while tracing by a
 :class:`CapturedGenerator`, whose draws are recorded as calls of the generator itself, held by
 reference like a captured array. Draws are effects: passes neither merge nor drop them, so the
 generated code consumes the random stream exactly as the plain function does.
+
+A few draws are rewritten, each into draws that consume the stream exactly as NumPy's own does
+(checked bit for bit in tests/test_randomness.py), so that gradients flow:
+
+- ``normal(loc, scale)``, ``uniform(low, high)``, ``exponential(scale)`` with differentiable
+  parameters: ``loc + scale * standard_normal(size)`` (the reparameterization trick),
+  ``low + (high - low) * random(size)``, ``scale * standard_exponential(size)``;
+  ``multivariate_normal(mean, cov)`` with a differentiable mean: ``multivariate_normal(0, cov) + mean``;
+- ``permutation(x)``, ``choice(x)`` and ``shuffle(x)`` (in place) of a traced array: ``x`` indexed
+  by ``permutation(len(x))`` or ``choice(len(x), ...)``.
 """
 from __future__ import annotations
 
@@ -14,26 +24,79 @@ import ast
 import contextlib
 import copy
 import functools
+import inspect
 import threading
+import weakref
 
 import numpy as np
 
-from ..errors import TracediffError
+from ..errors import GuardFailed, TracediffError
 from ..tracing import Tracer, current_trace
 from .core import Primitive, call, np_attr, py_literal
 
 
 class RandomDrawError(TracediffError, TypeError):
-    """A random function got a differentiable argument, or an unseeded generator was created."""
+    """A draw tracediff cannot record or differentiate: a differentiable argument it has no
+    rewrite for, an in-place shuffle of a plain array, an unseeded generator created inside."""
+
+
+GLOBAL_STATE = np.random.mtrand._rand  # the legacy global state behind np.random.normal and the rest
+
+# The draws of each kind of generator. Their other methods (get_state, spawn, bit_generator,
+# bytes) change or copy the generator or return something that is not an array of draws.
+_DRAWS = {
+    np.random.Generator: frozenset((
+        "beta", "binomial", "chisquare", "choice", "dirichlet", "exponential", "f", "gamma",
+        "geometric", "gumbel", "hypergeometric", "integers", "laplace", "logistic", "lognormal",
+        "logseries", "multinomial", "multivariate_hypergeometric", "multivariate_normal",
+        "negative_binomial", "noncentral_chisquare", "noncentral_f", "normal", "pareto",
+        "permutation", "permuted", "poisson", "power", "random", "rayleigh", "shuffle",
+        "standard_cauchy", "standard_exponential", "standard_gamma", "standard_normal",
+        "standard_t", "triangular", "uniform", "vonmises", "wald", "weibull", "zipf")),
+    np.random.RandomState: frozenset((
+        "beta", "binomial", "chisquare", "choice", "dirichlet", "exponential", "f", "gamma",
+        "geometric", "gumbel", "hypergeometric", "laplace", "logistic", "lognormal", "logseries",
+        "multinomial", "multivariate_normal", "negative_binomial", "noncentral_chisquare",
+        "noncentral_f", "normal", "pareto", "permutation", "poisson", "power", "rand", "randint",
+        "randn", "random", "random_integers", "random_sample", "rayleigh", "seed", "shuffle",
+        "standard_cauchy", "standard_exponential", "standard_gamma", "standard_normal",
+        "standard_t", "tomaxint", "triangular", "uniform", "vonmises", "wald", "weibull", "zipf")),
+}
+# np.random's functions: the global state's draws (but tomaxint), and two aliases of random_sample.
+_LEGACY = tuple(sorted(_DRAWS[np.random.RandomState] - {"tomaxint"} | {"ranf", "sample"}))
+_REFUSED_LEGACY = ("get_state", "set_state", "bytes")
 
 
 def _impl(*operands, method, args, kwargs, has_source):
-    function = getattr(operands[0], method) if has_source else _originals[method]
-    return _call_with(function, operands[1:] if has_source else operands, args, kwargs)
+    if has_source:
+        return _call_with(getattr(operands[0], method), operands[1:], args, kwargs)
+    function = getattr(_drawing(GLOBAL_STATE), _ALIASES.get(method, method))
+    return _call_with(function, operands, args, kwargs)
+
+
+_ALIASES = {"ranf": "random_sample", "sample": "random_sample"}  # np.random's, not RandomState's
+_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # trace -> {id: (generator, copy)}
+
+
+def _drawing(generator):
+    """What a draw from ``generator`` reads: the generator itself, but while tracing a copy kept
+    for the trace. The user's stream is not advanced by tracing, so the first run of the
+    generated code draws exactly the numbers the trace saw; and a draw replayed into an
+    enclosing trace (a gradient of a gradient) reads the same copy as that trace's own draws."""
+    trace = current_trace()
+    if trace is None:
+        return generator
+    copies = _copies.setdefault(trace, {})
+    if id(generator) not in copies:
+        copies[id(generator)] = (generator, copy.deepcopy(generator))  # (the generator keeps its id)
+    return copies[id(generator)][1]
 
 
 def _call_with(function, values, args, kwargs):
-    return function(*[values[a.position] if isinstance(a, _Operand) else a for a in args], **kwargs)
+    def value(a):
+        return values[a.position] if isinstance(a, _Operand) else a
+
+    return function(*map(value, args), **{k: value(a) for k, a in kwargs.items()})
 
 
 class _Operand:
@@ -55,8 +118,10 @@ def _emit(operands, **params):
 
 
 def _source_of_call(func, values, params):
-    positional = [values[a.position] if isinstance(a, _Operand) else py_literal(a) for a in params["args"]]
-    return call(func, positional, params["kwargs"])
+    def source(a):
+        return values[a.position] if isinstance(a, _Operand) else py_literal(a)
+
+    return call(func, list(map(source, params["args"])), {k: source(a) for k, a in params["kwargs"].items()})
 
 
 random_p = Primitive("random", _impl, _emit, differentiable=False)
@@ -66,42 +131,230 @@ random_p.effectful = True
 def draw(source, method: str, args: tuple, kwargs: dict):
     """Record ``source.method(*args, **kwargs)`` in the current trace: ``source`` is None
     (np.random), the tracer of a generator argument, or a :class:`CapturedGenerator`."""
-    trace = current_trace()
-    for a in (*args, *kwargs.values()):
-        if isinstance(a, Tracer) and a.requires_grad:
-            raise RandomDrawError(
-                f"np.random {method}() got a differentiable argument; draws have no gradient. "
-                "Reparameterize: e.g. loc + scale * rng.standard_normal(size) instead of "
-                "rng.normal(loc, scale, size)"
-            )
-    if any(isinstance(a, (Tracer, np.ndarray)) for a in kwargs.values()):
-        raise RandomDrawError(f"random {method}(): inside a traced function pass array arguments positionally")
-    operands, template = [], []
-    for a in args:
+    bound = _bound(source, method, args, kwargs)
+    rewrite = _REWRITES.get(method)
+    if rewrite is not None and bound is not None:
+        result = rewrite(source, method, args, kwargs, bound)
+        if result is not _UNCHANGED:
+            return result
+    _refuse_differentiable(source, method, args, kwargs, bound)
+    if "out" in kwargs:
+        raise RandomDrawError(f"{_spelled(source, method)}(out=...) inside a differentiated function "
+                              "would write into an array outside the trace; use the returned value instead")
+    operands = []
+
+    def template(a):
         if isinstance(a, (Tracer, np.ndarray)):
-            template.append(_Operand(len(operands)))
             operands.append(a)
-        else:
-            template.append(a)
-    values = [o._value if isinstance(o, Tracer) else o for o in operands]
+            return _Operand(len(operands) - 1)
+        if isinstance(a, type) and issubclass(a, np.generic):  # dtype=np.float32: written np.float32
+            return np.dtype(a)
+        return a
+
+    params = {"args": tuple(map(template, args)), "kwargs": {k: template(a) for k, a in kwargs.items()}}
     if isinstance(source, CapturedGenerator):  # the method is the primitive's
-        primitive, params = source.primitive(method), {"args": tuple(template), "kwargs": dict(kwargs)}
-        value = _call_with(getattr(source.shadow, method), values, template, kwargs)
+        primitive = source.primitive(method)
     else:
         primitive = random_p
-        params = {"method": method, "args": tuple(template), "kwargs": dict(kwargs), "has_source": source is not None}
-        if source is not None:
-            operands, values = [source, *operands], [source._value, *values]
-        value = _impl(*values, **params)
-    return trace.record(primitive, operands, params, value)  # None for seed(): an effect only
+        params.update(method=method, has_source=source is not None)
+        operands = operands if source is None else [source, *operands]
+    value = primitive.impl(*[o._value if isinstance(o, Tracer) else o for o in operands], **params)
+    return current_trace().record(primitive, operands, params, value)  # None for seed(): an effect only
+
+
+def _bound(source, method, args, kwargs):
+    """``args`` and ``kwargs`` by parameter name (without defaults), or None if they do not fit."""
+    try:
+        return _signature(_kind(source), method).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # NumPy's own call will say what is wrong
+        return None
+
+
+@functools.cache
+def _signature(kind, method) -> inspect.Signature:
+    if kind is None:
+        return inspect.signature(_originals[method])
+    signature = inspect.signature(getattr(kind, method))  # (self, ...): the method of the class
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+def _kind(source):
+    """The generator type ``source`` draws with (None: np.random's functions)."""
+    if source is None:
+        return None
+    return _kind_of(source.generator if isinstance(source, CapturedGenerator) else source._value)
+
+
+def _kind_of(generator):
+    return np.random.Generator if isinstance(generator, np.random.Generator) else np.random.RandomState
+
+
+def _spelled(source, method: str) -> str:
+    """How the user wrote the draw, for messages: np.random.normal, rng.normal."""
+    if source is None:
+        return f"np.random.{method}"
+    name = source.name if isinstance(source, CapturedGenerator) else source._var.name
+    return f"{name or 'rng'}.{method}"
+
+
+def _refuse_differentiable(source, method, args, kwargs, bound) -> None:
+    names = bound if bound is not None else {**dict(enumerate(args)), **kwargs}
+    for name, value in names.items():
+        if isinstance(value, Tracer) and value.requires_grad:
+            raise RandomDrawError(
+                f"{_spelled(source, method)}(): the argument {name!r} is differentiable, but a draw "
+                f"has no gradient with respect to {name!r}. Reparameterize (loc + scale * "
+                "rng.standard_normal(size) for a normal draw; normal, uniform and exponential "
+                "draws and multivariate_normal's mean are rewritten so), or pass "
+                f"td.stop_gradient({name}) if no gradient should flow through it"
+            )
+
+
+# --- rewrites: draws written as other draws that consume the stream identically ------------
+_UNCHANGED = object()  # a rewrite's answer when the draw is recorded as it is
+
+
+def _argument(source, method, bound, name):
+    if name in bound:
+        return bound[name]
+    return _signature(_kind(source), method).parameters[name].default
+
+
+def _replaced(source, method, args, kwargs, name, value) -> tuple:
+    """``args`` and ``kwargs`` with the argument ``name`` set to ``value``."""
+    position = list(_signature(_kind(source), method).parameters).index(name)
+    if position < len(args):
+        return (*args[:position], value, *args[position + 1:]), kwargs
+    return args, {**kwargs, name: value}
+
+
+def _differentiable(*values) -> bool:
+    return any(isinstance(v, Tracer) and v.requires_grad for v in values)
+
+
+def _real_float64(value):
+    """A parameter as NumPy's draws read it: float64 (a float32 loc would keep its sum float32)."""
+    if isinstance(value, Tracer):
+        if value.dtype.kind not in "fiub":
+            return None
+        return value if value.dtype == np.float64 else value.astype(np.float64)
+    return value
+
+
+def _size_of(source, method, size, *params):
+    """The ``size`` of the standard draw behind ``method(*params, size)``, refusing, as NumPy
+    does, parameters that do not broadcast to ``size``."""
+    shapes = [v.shape if isinstance(v, Tracer) else np.shape(v) for v in params]
+    if size is None:
+        return np.broadcast_shapes(*shapes) or None
+    wanted = tuple(size) if np.iterable(size) else (size,)
+    wanted = tuple(map(int, wanted))
+    if np.broadcast_shapes(wanted, *shapes) != wanted:
+        raise ValueError(f"{_spelled(source, method)}(): parameters of shapes {shapes} cannot be "
+                         f"broadcast to size={size} (NumPy refuses this too)")
+    return size
+
+
+def _refuse_negative(source, method, scale, name) -> None:
+    """NumPy's check of a scale, which a traced scale keeps: a guard, so a later call with a
+    negative scale traces again and gets NumPy's error."""
+    if np.any(scale < 0):
+        raise ValueError(f"{_spelled(source, method)}(): {name} < 0")
+
+
+def _standard(source, method, size):
+    return draw(source, method, () if size is None else (size,), {})
+
+
+def _normal(source, method, args, kwargs, bound):
+    loc, scale = _argument(source, method, bound, "loc"), _argument(source, method, bound, "scale")
+    if not _differentiable(loc, scale):
+        return _UNCHANGED
+    loc, scale = _real_float64(loc), _real_float64(scale)
+    if loc is None or scale is None:
+        return _UNCHANGED
+    size = _size_of(source, method, _argument(source, method, bound, "size"), loc, scale)
+    _refuse_negative(source, method, scale, "scale")
+    return loc + scale * _standard(source, "standard_normal", size)
+
+
+def _uniform(source, method, args, kwargs, bound):
+    low, high = _argument(source, method, bound, "low"), _argument(source, method, bound, "high")
+    if not _differentiable(low, high):
+        return _UNCHANGED
+    low, high = _real_float64(low), _real_float64(high)
+    if low is None or high is None:
+        return _UNCHANGED
+    size = _size_of(source, method, _argument(source, method, bound, "size"), low, high)
+    width = high - low
+    if not np.all(np.isfinite(width)):  # NumPy's check, kept as a guard
+        raise OverflowError(f"{_spelled(source, method)}(): high - low is not finite")
+    standard = "random" if _kind(source) is np.random.Generator else "random_sample"
+    return low + width * _standard(source, standard, size)
+
+
+def _exponential(source, method, args, kwargs, bound):
+    scale = _argument(source, method, bound, "scale")
+    if not _differentiable(scale) or _real_float64(scale) is None:
+        return _UNCHANGED
+    scale = _real_float64(scale)
+    size = _size_of(source, method, _argument(source, method, bound, "size"), scale)
+    _refuse_negative(source, method, scale, "scale")
+    return scale * _standard(source, "standard_exponential", size)
+
+
+def _multivariate_normal(source, method, args, kwargs, bound):
+    mean = _argument(source, method, bound, "mean")
+    if not _differentiable(mean) or _real_float64(mean) is None:
+        return _UNCHANGED
+    mean = _real_float64(mean)
+    args, kwargs = _replaced(source, method, args, kwargs, "mean", np.zeros(mean.shape))
+    return draw(source, method, args, kwargs) + mean  # (x + 0.0 + mean: NumPy's x + mean exactly)
+
+
+def _taken(x, index, axis):
+    return x[index] if axis == 0 else np.take(x, index, axis=axis)
+
+
+def _reordered(name):
+    """permutation(x) and choice(x, ...) of a traced array: x indexed by the same draw on
+    ``len(x)``, which consumes the stream as NumPy's draw on x does."""
+    def rewrite(source, method, args, kwargs, bound):
+        x = _argument(source, method, bound, name)
+        if not isinstance(x, Tracer) or x.ndim == 0:
+            return _UNCHANGED
+        axis = bound.get("axis", 0)  # (Generator's; its default is 0)
+        if "axis" in bound:  # the draw on an integer takes no axis
+            args, kwargs = _replaced(source, method, args, kwargs, "axis", 0)
+        args, kwargs = _replaced(source, method, args, kwargs, name, x.shape[axis])
+        return _taken(x, draw(source, method, args, kwargs), axis)
+
+    return rewrite
+
+
+def _shuffle(source, method, args, kwargs, bound):
+    x = _argument(source, method, bound, "x")
+    if not isinstance(x, Tracer):
+        raise RandomDrawError(
+            f"{_spelled(source, method)}(x) shuffles a plain {type(x).__name__} in place inside a "
+            "differentiated function: the order drawn while tracing would be frozen into the "
+            f"generated code. Write x = {_spelled(source, 'permutation')}(x) instead, which draws "
+            "afresh on every call (and consumes the random stream exactly as shuffle does)"
+        )
+    axis = bound.get("axis", 0)  # (Generator's; its default is 0)
+    x._become(_taken(x, draw(source, "permutation", (x.shape[axis],), {}), axis))
+    return None
+
+
+_REWRITES = {
+    "normal": _normal, "uniform": _uniform, "exponential": _exponential,
+    "multivariate_normal": _multivariate_normal, "permutation": _reordered("x"),
+    "choice": _reordered("a"), "shuffle": _shuffle,
+}
 
 
 # --- the legacy np.random functions, recorded while this thread traces ---------------------
-_LEGACY = ("normal", "standard_normal", "uniform", "rand", "randn", "randint", "random",
-           "random_sample", "choice", "permutation", "binomial", "poisson", "exponential",
-           "gamma", "beta", "laplace", "logistic", "lognormal", "standard_t", "chisquare",
-           "multivariate_normal", "seed")
-_originals = {name: getattr(np.random, name) for name in _LEGACY}
+_originals = {name: getattr(np.random, name) for name in (*_LEGACY, *_REFUSED_LEGACY)}
 _original_default_rng = np.random.default_rng
 _patch_lock = threading.Lock()
 _patch_depth = 0
@@ -114,9 +367,18 @@ def _recording_legacy(name):
     def function(*args, **kwargs):
         if current_trace() is None:
             return original(*args, **kwargs)
+        if name in _REFUSED_LEGACY:
+            raise RandomDrawError(_refusal(f"np.random.{name}()"))
         return draw(None, name, args, kwargs)
 
     return function
+
+
+def _refusal(spelled: str) -> str:
+    return (f"{spelled} inside a differentiated function is not supported: only draws are "
+            "recorded, and its result would be frozen into the generated code. Use it outside the "
+            "function (save or set the random state, spawn generators there) and pass what the "
+            "function needs as an argument")
 
 
 def _default_rng(seed=None):
@@ -129,15 +391,31 @@ def _default_rng(seed=None):
     return _original_default_rng(seed)
 
 
-_patched = {name: _recording_legacy(name) for name in _LEGACY}
+_patched = {name: _recording_legacy(name) for name in _originals}
 _patched["default_rng"] = _default_rng
+
+
+def recording_method(method, stand_in):
+    """What replaces ``method``, a bound draw of a generator that the user's code holds in a
+    global, closure variable, default or attribute (``from numpy.random import normal``,
+    ``draw = rng.normal``), while tracing; None if it is not a draw. ``stand_in()`` gives the
+    generator's :class:`CapturedGenerator`."""
+    generator, name = method.__self__, method.__name__
+    if generator is GLOBAL_STATE:  # np.random.normal itself: recorded and written as np.random.normal
+        return _patched.get(name) if name in _LEGACY else None
+    if name not in _DRAWS[_kind_of(generator)]:
+        return None
+    captured = stand_in()
+    return functools.wraps(method)(lambda *args, **kwargs: getattr(captured, name)(*args, **kwargs))
 
 
 @contextlib.contextmanager
 def recording_numpy_random():
     """While any thread traces, np.random's functions record draws made by tracing threads.
 
-    Other threads (and this one outside traces) get NumPy's own functions' behaviour.
+    Other threads (and this one outside traces) get NumPy's own functions' behaviour. The trace
+    draws from a copy of the global state (``_drawing``), so a change of the global state itself
+    while tracing is a draw tracediff did not record (``Captures.check_generators`` refuses it).
     """
     global _patch_depth
     with _patch_lock:
@@ -145,46 +423,43 @@ def recording_numpy_random():
             for name, fn in _patched.items():
                 setattr(np.random, name, fn)
         _patch_depth += 1
-    state = np.random.get_state()  # the generated code's first run draws these numbers again
     try:
         yield
     finally:
-        np.random.set_state(state)
         with _patch_lock:
             _patch_depth -= 1
             if _patch_depth == 0:
-                for name in _LEGACY:
-                    setattr(np.random, name, _originals[name])
+                for name, fn in _originals.items():
+                    setattr(np.random, name, fn)
                 np.random.default_rng = _original_default_rng
 
 
-_METHODS = {  # the draws recorded, by the generator's type
-    np.random.Generator: frozenset((
-        "normal", "standard_normal", "uniform", "integers", "random", "choice", "permutation",
-        "binomial", "poisson", "exponential", "gamma", "beta", "laplace", "logistic", "lognormal",
-        "multivariate_normal", "standard_t", "chisquare", "standard_exponential", "bernoulli")),
-    np.random.RandomState: frozenset(_LEGACY),
-}
+def _checked_method(generator, name: str) -> None:
+    """Refuse ``generator.name`` inside a trace unless it is a draw."""
+    kind = _kind_of(generator)
+    if name in _DRAWS[kind]:
+        return
+    if not hasattr(kind, name):  # hasattr(rng, "integers") tells the kinds apart
+        raise AttributeError(f"{kind.__name__!r} object has no attribute {name!r}")
+    raise RandomDrawError(_refusal(f"{kind.__name__}.{name}"))
 
 
-def _methods(generator) -> frozenset:
-    return _METHODS[np.random.Generator if isinstance(generator, np.random.Generator) else np.random.RandomState]
+class TracedGenerator(Tracer):
+    """Stands in for a generator argument while tracing: its draws are recorded. A tracer, so
+    that passed on to another differentiated function (a gradient of a gradient) its draws are
+    recorded into this trace too."""
 
-
-def _unsupported(name: str) -> AttributeError:
-    return AttributeError(f"{name!r} of a random generator is not supported inside a traced function")
-
-
-class TracedGenerator:
-    """Stands in for a generator argument while tracing: its draws are recorded."""
+    __slots__ = ()
 
     def __init__(self, tracer: Tracer):
-        self._tracer = tracer
+        super().__init__(tracer._trace, tracer._var, tracer._value)
+
+    # isinstance(rng, np.random.Generator) holds for the stand-in too
+    __class__ = property(lambda self: type(self._value))
 
     def __getattr__(self, name):
-        if name not in _methods(self._tracer._value):
-            raise _unsupported(name)
-        return lambda *args, **kwargs: draw(self._tracer, name, args, kwargs)
+        _checked_method(self._value, name)
+        return lambda *args, **kwargs: draw(self, name, args, kwargs)
 
 
 class CapturedGenerator:
@@ -193,16 +468,15 @@ class CapturedGenerator:
 
     In the tracing thread its draws are recorded as calls of the generator itself, so the
     generated code draws afresh on every call from the user's stream, as plain NumPy would. The
-    values seen while tracing come from ``shadow``, a copy: the generator is not advanced by the
-    trace, and the first run of the generated code draws exactly what the trace saw. Anywhere
-    else (another thread) it is the generator.
+    values seen while tracing come from a copy (see ``_drawing``): the generator is not advanced
+    by the trace, and the first run of the generated code draws exactly what the trace saw.
+    Anywhere else (another thread) it is the generator.
     """
 
-    __slots__ = ("generator", "shadow", "name", "state", "_primitives")
+    __slots__ = ("generator", "name", "state", "_primitives")
 
     def __init__(self, generator, name: str):
         self.generator = generator
-        self.shadow = copy.deepcopy(generator)
         self.name = name  # the user's name for it (rs, self.rng), for generated code and messages
         self.state = generator_state(generator)
         self._primitives: dict = {}  # method -> its primitive
@@ -213,8 +487,7 @@ class CapturedGenerator:
     def __getattr__(self, name):
         if current_trace() is None:  # another thread, or a value kept past the trace
             return getattr(self.generator, name)
-        if name not in _methods(self.generator):
-            raise _unsupported(name)
+        _checked_method(self.generator, name)
         return lambda *args, **kwargs: draw(self, name, args, kwargs)
 
     def primitive(self, method: str) -> Primitive:
@@ -222,14 +495,16 @@ class CapturedGenerator:
         in the generated module, which holds it, and the generator, by reference."""
         primitive = self._primitives.get(method)
         if primitive is None:
-            function = getattr(self.generator, method)
+            generator, function = self.generator, getattr(self.generator, method)
             primitive = Primitive(f"{self.name}.{method}",
-                                  lambda *values, args, kwargs: _call_with(function, values, args, kwargs),
+                                  lambda *values, args, kwargs: _call_with(
+                                      getattr(_drawing(generator), method), values, args, kwargs),
                                   lambda operands, _function_name, **params: _source_of_call(
                                       ast.Name(id=_function_name), operands, params),
                                   differentiable=False, register=False)
             primitive.effectful = True
             primitive.function = function
+            primitive.generator = self.generator  # (what random.rewinding puts back)
             self._primitives[method] = primitive
         return primitive
 
@@ -237,6 +512,56 @@ class CapturedGenerator:
         """Whether the generator itself was drawn from while tracing (through a reference that
         was not replaced): those draws are frozen into the trace."""
         return not same_state(generator_state(self.generator), self.state)
+
+
+def rewinding(graph, run):
+    """``run``, the generated code of ``graph``, made to put back the random streams it drew from
+    when a guard fails after a draw. The call then goes on to another specialization or a new
+    trace, which draws the same numbers again: one call consumes each stream once, as the plain
+    function does. ``run`` itself when no guard follows a draw (the usual case: no cost).
+
+    >>> import numpy as np
+    >>> from tracediff.ir import Graph
+    >>> run = lambda x: x
+    >>> rewinding(Graph([], [], []), run) is run
+    True
+    """
+    drawn = [i for i, node in enumerate(graph.nodes) if _generator_of(node, graph) is not None]
+    if not drawn or all(node.primitive.name != "guard" for node in graph.nodes[drawn[0]:]):
+        return run
+    generators = {}  # each stream once: input position, or the generator itself
+    for i in drawn:
+        source = _generator_of(graph.nodes[i], graph)
+        generators[source if isinstance(source, int) else id(source)] = source
+
+    def run_rewinding(*inputs):
+        found = [inputs[g] if isinstance(g, int) else g for g in generators.values()]
+        states = [generator_state(g) for g in found]
+        try:
+            return run(*inputs)
+        except GuardFailed:
+            for generator, state in zip(found, states):
+                set_generator_state(generator, state)
+            raise
+
+    return run_rewinding
+
+
+def _generator_of(node, graph):
+    """The stream a node draws from: a generator, or the position of a generator argument among
+    the inputs; None if it draws nothing."""
+    if node.primitive is random_p:
+        if not node.params["has_source"]:
+            return GLOBAL_STATE
+        return next(i for i, v in enumerate(graph.inputs) if v is node.inputs[0])
+    return getattr(node.primitive, "generator", None)  # a CapturedGenerator's draw
+
+
+def set_generator_state(generator, state) -> None:
+    if isinstance(generator, np.random.Generator):
+        generator.bit_generator.state = state
+    else:
+        generator.set_state(state)
 
 
 def generator_state(generator):
