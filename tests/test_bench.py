@@ -1,6 +1,8 @@
 """The benchmark suite runs and verifies its gradients (timings are reported, never asserted)."""
+import numpy as np
 import pytest
 
+import tracediff as td
 from tracediff import bench
 
 
@@ -40,3 +42,73 @@ def test_a_wrong_checkpointed_gradient_would_be_refused(monkeypatch):
     monkeypatch.setattr(bench, "_deep_chain_hand", lambda x, steps: 2 * x)
     with pytest.raises(AssertionError, match="deep chain"):
         bench.checkpoint_comparison(size=100, budget=0.001)
+
+
+# --- the corpus section (tests/corpus/) ----------------------------------------------------------
+
+
+def test_corpus_section_times_programs_checked_against_their_hand_gradients(capsys):
+    results = bench.main(["--quick", "--no-others", "--only", "corpus", "ridge", "gmm", "elastic"])
+    assert sorted(r.name for r in results) == ["elastic_net", "gmm", "ridge"]
+    table = capsys.readouterr().out
+    assert "| corpus program |" in table and "median tracediff/hand ratio" in table
+    by_name = {r.name: r for r in results}
+    assert by_name["gmm"].hand_us > 0 and by_name["elastic_net"].hand_us is None  # no hand gradient
+
+
+def test_every_hand_gradient_in_the_corpus_agrees():
+    programs = bench.corpus_programs()
+    hand = [name for name, make in programs.items() if make().hand_grad is not None]
+    assert len(hand) >= 8
+    for name in hand:
+        assert isinstance(bench.run_corpus_program(name, programs[name], {}, budget=0.001).tracediff_us, float)
+
+
+def test_a_wrong_corpus_hand_gradient_is_refused():
+    make = bench.corpus_programs()["ridge"]
+
+    def wrong():
+        prog = make()
+        prog.hand_grad = lambda w, X, y: 2 * w
+        return prog
+    with pytest.raises(AssertionError, match="corpus ridge: tracediff gradient 0 differs"):
+        bench.run_corpus_program("ridge", wrong, {}, budget=0.001)
+
+
+def test_a_corpus_program_tracediff_cannot_run_is_reported_not_fatal():
+    make = bench.corpus_programs()["ridge"]
+
+    def leaves_numpy():
+        prog = make()
+        prog.objective = lambda w, X, y: float(np.sum(w ** 2))
+        return prog
+    result = bench.run_corpus_program("ridge", leaves_numpy, {}, budget=0.001)
+    assert result.tracediff_us == "failed: TracerConversionError"
+    assert "| ridge | - | failed: TracerConversionError | - | - |" in bench.report_corpus([result])
+
+
+class CountingNumPy:
+    """NumPy, counting the functions the corpus calls through it (a stand-in for autograd.numpy)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        if callable(value):
+            self.calls += 1
+        return value
+
+
+def test_other_libraries_run_the_corpus_with_their_numpy_swapped_in():
+    # autograd and JAX are not installed here: a stand-in library checks the plumbing. The
+    # programs' np is swapped while the library runs them, and put back afterwards.
+    import corpus.latent as latent
+    shim = CountingNumPy()
+    fake = {"fake": ({id(np): shim}, lambda f: td.grad(f))}
+    wrong = {"wrong": ({id(np): shim}, lambda f: (lambda p: {k: 2 * g for k, g in td.grad(f)(p).items()}))}
+    result = bench.run_corpus_program("gmm", bench.corpus_programs()["gmm"], {**fake, **wrong}, budget=0.001)
+    assert isinstance(result.others_us["fake"], float) and shim.calls > 0
+    assert result.others_us["wrong"] == "disagrees with tracediff"
+    assert latent.np is np
+    assert "| fake µs | wrong µs |" in bench.report_corpus([result])

@@ -5,6 +5,7 @@ PyTorch and JAX when they are installed), timed in one process and one run.
     python -m tracediff.bench --only mlp sse     # workloads whose name contains a word
     python -m tracediff.bench --quick --json out.json
     python -m tracediff.bench --only checkpoint  # peak memory with and without td.checkpoint
+    python -m tracediff.bench --only corpus      # the programs of tests/corpus/ (corpus gmm: one)
 
 Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
 hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
@@ -15,7 +16,10 @@ long enough to be measured reliably; ratios are tracediff / hand-written.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import gc
+import importlib.util
 import json
 import platform
 import statistics
@@ -23,11 +27,14 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 import tracediff as td
+from .api import _generator_state, _set_generator_state
+from .pytree import flatten
 
 # --------------------------------------------------------------------------------------------
 # Workloads
@@ -431,6 +438,141 @@ def checkpoint_comparison(size: int = 10 ** 6, steps: int = 16, block: int = 4,
 
 
 # --------------------------------------------------------------------------------------------
+# The corpus: the realistic programs of tests/corpus/ (in a source checkout)
+
+
+def corpus_programs() -> dict:
+    """name -> factory of each program in tests/corpus/, or {} when the tests are not there
+    (an installed tracediff without its source tree)."""
+    if "corpus" in sys.modules:  # imported already, by the test suite
+        return sys.modules["corpus"].PROGRAMS
+    folder = Path(__file__).resolve().parent.parent / "tests" / "corpus"
+    if not (folder / "__init__.py").exists():
+        return {}
+    spec = importlib.util.spec_from_file_location("corpus", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["corpus"] = module  # its modules import their registry as a package
+    spec.loader.exec_module(module)
+    return module.PROGRAMS
+
+
+@dataclass
+class CorpusResult:
+    """One corpus program's cached gradient time, and those of its hand-written gradient and the
+    other libraries (or why they could not run it)."""
+    name: str
+    tracediff_us: float | str  # a string says why the program could not be timed
+    first_call_ms: float = 0.0
+    hand_us: float | None = None
+    others_us: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _corpus_written_with(replacements: dict):
+    """The corpus modules' globals that are NumPy or SciPy objects (``np``, ``logsumexp``,
+    ``norm``, ...) swapped for another library's, by identity, while the block runs. The
+    programs' data stay NumPy arrays, made before."""
+    saved = []
+    for module in [m for name, m in list(sys.modules.items()) if name.startswith("corpus.")]:
+        for name, value in list(vars(module).items()):
+            if id(value) in replacements:
+                saved.append((module, name, value))
+                setattr(module, name, replacements[id(value)])
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def _corpus_libraries() -> dict:
+    """name -> (replacements for _corpus_written_with, grad(f) -> gradient function of f(params))."""
+    libs = {}
+    try:
+        import scipy.special
+        import scipy.stats
+    except ImportError:  # the corpus itself needs SciPy
+        return libs
+
+    def replacements(xp, special, stats):
+        table = {id(np): xp, id(scipy.special): special, id(scipy.stats): stats}
+        for module, ours in ((scipy.special, special), (scipy.stats, stats)):
+            for name in dir(module):
+                if hasattr(ours, name):
+                    table[id(getattr(module, name))] = getattr(ours, name)
+        return table
+
+    try:
+        import autograd
+        import autograd.numpy as anp
+        import autograd.scipy.special as aspecial
+        import autograd.scipy.stats as astats
+
+        libs["autograd"] = (replacements(anp, aspecial, astats), autograd.grad)
+    except ImportError:
+        pass
+    try:
+        import jax
+        import jax.numpy as jnp
+        import jax.scipy.special as jspecial
+        import jax.scipy.stats as jstats
+
+        jax.config.update("jax_enable_x64", True)
+
+        def jax_grad(f):
+            compiled = jax.jit(jax.grad(f))
+            return lambda params: jax.block_until_ready(compiled(params))  # see _other_libraries
+        libs["jax"] = (replacements(jnp, jspecial, jstats), jax_grad)
+    except ImportError:
+        pass
+    return libs
+
+
+def _check_tree(name, got, expected, what):
+    _check(name, tuple(flatten(got)[0]), tuple(flatten(expected)[0]), what)
+
+
+def run_corpus_program(name: str, factory: Callable, libs: dict, budget: float) -> CorpusResult:
+    """Time the cached gradient of one corpus program at step 0, checked first against its
+    hand-written gradient (if it has one) and the other libraries' against tracediff's. A
+    program tracediff cannot run yet is reported with its error, not fatal."""
+    prog = factory()
+    args = prog.args(prog.params, 0)
+    gen = prog.random_state  # reset before the gradients that are compared: the same draws
+    state = None if gen is None else copy.deepcopy(_generator_state(gen))
+    grad = td.grad(prog.objective)
+    try:
+        start = time.perf_counter()
+        expected = grad(*args)
+        first = time.perf_counter() - start
+    except Exception as error:
+        return CorpusResult(name, f"failed: {type(error).__name__}")
+    result = CorpusResult(name, median_time(lambda: grad(*args), budget) * 1e6, first * 1e3)
+    if grad.cache_info().traces != 1:
+        raise AssertionError(f"corpus {name}: the timed calls traced again")
+    if prog.hand_grad is not None:
+        _check_tree(f"corpus {name}", expected, prog.hand_grad(*args), "tracediff")
+        result.hand_us = median_time(lambda: prog.hand_grad(*args), budget) * 1e6
+    for lib, (replacements, make_grad) in libs.items():
+        with _corpus_written_with(replacements):
+            try:
+                other = make_grad(lambda params: prog.objective(*prog.args(params, 0)))
+                if gen is not None:
+                    _set_generator_state(gen, state)
+                got = other(prog.params)
+                if gen is not None:
+                    _set_generator_state(gen, state)
+                _check_tree(f"corpus {name}", got, grad(*args), lib)
+                result.others_us[lib] = median_time(lambda: other(prog.params), budget) * 1e6
+            except AssertionError:
+                result.others_us[lib] = "disagrees with tracediff"
+            except Exception as error:  # a library that cannot run a program is reported, not fatal
+                result.others_us[lib] = f"failed: {type(error).__name__}"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
 # Reporting
 
 
@@ -445,6 +587,24 @@ def report_checkpoint(c: CheckpointResult) -> str:
              f"tracediff, td.checkpoint every {c.block} steps |", "|---|---|---|---|"]
     lines.append("| peak MB | " + " | ".join(f"{c.peak_mb[k]:.1f}" for k in ("hand", "tracediff", "checkpointed")) + " |")
     lines.append("| ms | " + " | ".join(f"{c.ms[k]:.1f}" for k in ("hand", "tracediff", "checkpointed")) + " |")
+    return "\n".join(lines)
+
+
+def report_corpus(results: list[CorpusResult]) -> str:
+    """The corpus table, in Markdown: a program tracediff cannot run yet shows its error."""
+    names = sorted({lib for r in results for lib in r.others_us})
+    header = ["corpus program", "hand µs", "tracediff µs", "ratio", "first call ms"] + [f"{lib} µs" for lib in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in results:
+        timed = not isinstance(r.tracediff_us, str)
+        cells = [r.name, _fmt_us(r.hand_us) if r.hand_us else "-", _fmt_us(r.tracediff_us),
+                 f"{r.tracediff_us / r.hand_us:.2f}" if timed and r.hand_us else "-",
+                 f"{r.first_call_ms:.1f}" if timed else "-"]
+        lines.append("| " + " | ".join(cells + [_fmt_us(r.others_us.get(lib, "-")) for lib in names]) + " |")
+    ratios = [r.tracediff_us / r.hand_us for r in results if r.hand_us]
+    if ratios:
+        lines += ["", f"corpus: median tracediff/hand ratio {statistics.median(ratios):.2f} over "
+                      f"{len(ratios)} programs with a hand-written gradient"]
     return "\n".join(lines)
 
 
@@ -477,7 +637,7 @@ def report(results: list[Result], scaling, libs) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> list[Result]:
+def main(argv=None) -> list[Result | CorpusResult]:
     parser = argparse.ArgumentParser(prog="python -m tracediff.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=[], help="run workloads whose name contains one of these words")
     parser.add_argument("--quick", action="store_true", help="shorter timing samples, no scaling run")
@@ -496,14 +656,24 @@ def main(argv=None) -> list[Result]:
     if not options.only or "checkpoint" in options.only:
         print("  deep chain with td.checkpoint ...", file=sys.stderr, flush=True)
         checkpoint = checkpoint_comparison(size=10 ** 5 if options.quick else 10 ** 6, budget=budget)
+    corpus = []
+    if not options.only or "corpus" in options.only:  # --only corpus gmm: just that program
+        programs = corpus_programs()
+        named = [n for n in programs if any(word != "corpus" and word in n for word in options.only)]
+        corpus_libs = {} if options.no_others else _corpus_libraries()
+        for name in named or programs:
+            print(f"  corpus {name} ...", file=sys.stderr, flush=True)
+            corpus.append(run_corpus_program(name, programs[name], corpus_libs, budget))
     print("\n\n".join(([report(results, scaling, libs)] if results else [])
-                       + ([report_checkpoint(checkpoint)] if checkpoint else [])))
+                       + ([report_checkpoint(checkpoint)] if checkpoint else [])
+                       + ([report_corpus(corpus)] if corpus else [])))
     if options.json:
         with open(options.json, "w") as f:
             json.dump({"results": [{**r.__dict__, "ratio": r.ratio} for r in results],
                        "first_call_scaling": scaling,
-                       "checkpoint": checkpoint.__dict__ if checkpoint else None}, f, indent=2)
-    return results
+                       "checkpoint": checkpoint.__dict__ if checkpoint else None,
+                       "corpus": [r.__dict__ for r in corpus]}, f, indent=2)
+    return results + corpus
 
 
 if __name__ == "__main__":
