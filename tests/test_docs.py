@@ -5,7 +5,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PAGES = sorted(ROOT.glob("docs/*.md"))
+PAGES = sorted(ROOT.glob("docs/*.md")) + [ROOT / "README.md"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
