@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -115,8 +116,14 @@ def test_training_lowers_the_loss_without_retracing(name):
     before = copy.deepcopy(inputs(prog))
     grad_fn = td.grad(prog.objective)
     # A stochastic objective's stream moves on from step to step, as in real training.
-    params = td.adam(lambda p, i: grad_fn(*prog.args(p, i)), prog.params, num_iters=TRAINING_STEPS,
-                     step_size=prog.step_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", td.RetraceWarning)
+        params = td.adam(lambda p, i: grad_fn(*prog.args(p, i)), prog.params, num_iters=TRAINING_STEPS,
+                         step_size=prog.step_size)
+    retrace_warnings = [w for w in caught if issubclass(w.category, td.RetraceWarning)]
+    # past the cache's limit (8) the RetraceWarning must come, and say what to do
+    assert bool(retrace_warnings) == (grad_fn.cache_info().traces > 8), [str(w.message) for w in caught]
+    assert all("pass it as an argument" in str(w.message) for w in retrace_warnings)
     assert_unchanged(before, inputs(prog), "input ")
     traces = grad_fn.cache_info().traces
     assert traces <= prog.max_traces, f"{name}: {traces} traces in {TRAINING_STEPS} steps\n{grad_fn.explain()}"
