@@ -202,3 +202,20 @@ def test_exported_wrapper_keeps_hostile_keys_as_data(tmp_path):
     assert list(got) == sorted(keys)
     for k in keys:
         np.testing.assert_array_equal(got[k], 2 * d[k])
+
+
+def test_static_arguments_are_checked_by_value_in_the_exported_module(tmp_path):
+    import importlib.util
+
+    def powered(x, n, mode):
+        return np.sum(x ** n) if mode == "sum" else np.mean(x ** n)
+
+    g = td.grad(powered, static_argnums=1)  # n is a key; mode is static as a string
+    path = td.export(g, np.ones(3), 2, "sum", path=tmp_path / "powered_grad.py")
+    spec = importlib.util.spec_from_file_location("powered_grad", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(module.grad_powered(x, 2, "sum"), 2 * x)
+    with pytest.raises(module.InputsTakeAnotherPath, match="n is 3, the module was exported for 2"):
+        module.grad_powered(x, 3, "sum")

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import TracediffError
 
 from . import codegen
-from .cache import GENERATORS, is_dynamic, is_runtime_int
+from .cache import GENERATORS, Static, is_dynamic, is_runtime_int
 from .ir import printable, type_str
 from .pytree import TreeDef, flatten, leaf_paths
 
@@ -44,12 +44,14 @@ def export(g, *args, path, **kwargs) -> str:
     >>> module.grad_loss(np.ones(2), np.eye(2))
     array([2., 2.])
     """
-    from .api import GradFunction
+    from .api import GradFunction, _mark_static
 
     if not isinstance(g, GradFunction):
         raise ExportError(f"td.export takes a td.grad or td.value_and_grad function, got {type(g).__name__}")
     result = g(*args, **kwargs)  # traced (or found in the cache) for these arguments
     spec = g._spec_for(args, kwargs)
+    if g._static is not None:  # static_argnums: those arguments are checked by value
+        args, kwargs = _mark_static(g.fun, g._static, args, kwargs)
     module = spec.module
     if module.callables:
         names = ", ".join(sorted(f.__name__ for f in module.callables.values()))
@@ -122,7 +124,8 @@ def _module_source(g, spec, args, kwargs, small: dict, data_file, aux_tree) -> s
         elif is_dynamic(leaf):
             body.append(f"_check_array({label!r}, {access}, {tuple(np.shape(leaf))!r}, {np.result_type(leaf).name!r})")
         else:
-            body.append(f"_check_static({label!r}, {access}, {_static_literal(leaf, label)})")
+            value = leaf.value if isinstance(leaf, Static) else leaf
+            body.append(f"_check_static({label!r}, {access}, {_static_literal(value, label)})")
         if is_dynamic(leaf):
             dynamic.append(access)
     body.append(f"_out = _{flat_name}({', '.join(dynamic)})")
