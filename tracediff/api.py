@@ -330,13 +330,17 @@ class _Compiled:
         """What else a subclass's generated code depends on (kept apart in the shared cache)."""
         return ()
 
+    def _marked(self, args: tuple, kwargs: dict):
+        """The arguments as the cache sees them: those named static wrapped as keys."""
+        return _mark_static(self.fun, self._static, args, kwargs) if self._static else (args, kwargs)
+
     # --- the call path ------------------------------------------------------------------
     def _call(self, args, kwargs, extra=()):
         """(specialization, flat outputs) for a call. ``extra``: inputs the generated code takes
         after the arguments' dynamic leaves, which are neither keyed nor traced as arguments
         (jvp's tangents)."""
         if self._static is not None:
-            args, kwargs = _mark_static(self.fun, self._static, args, kwargs)
+            args, kwargs = self._marked(args, kwargs)
         try:
             key, dynamic = specialization_key(args, kwargs)
         except TypeError:
@@ -383,7 +387,7 @@ class _Compiled:
         latest = cache.latest() if reason is None else None
         spec = self._build(args, kwargs)
         if "lifted" in spec.extra:  # it closed over traced values: its result depends on them
-            return _as_replayed(spec), interpret(spec.graph, _with_lifted(spec, inputs))
+            return _run_lifted(spec, inputs)
         if latest is not None:
             reason, advice = describe_change(latest.arguments, spec.arguments)
         spec.reason, spec.advice = reason or "first call", advice or ""
@@ -416,7 +420,7 @@ class _Compiled:
                 continue
         spec = self._build(*concrete)
         if "lifted" in spec.extra:  # built for these enclosing values only: not kept
-            return _as_replayed(spec), interpret(spec.graph, _with_lifted(spec, inputs))
+            return _run_lifted(spec, inputs)
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
         spec = self._cache.add(key, spec, self)
         return _as_replayed(spec), interpret(spec.graph, inputs)
@@ -778,11 +782,12 @@ def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value,
     return finish
 
 
-def _with_lifted(spec: Specialization, inputs) -> list:
-    """The graph's inputs: the call's, with the enclosing trace's values it closed over in their
-    places. (Never cached: the next trace of the enclosing function has other values.)"""
+def _run_lifted(spec: Specialization, inputs):
+    """``spec``'s graph replayed into the enclosing trace, with that trace's values it closed over
+    in the places of its lifted inputs. (Never cached: the next trace has other values.)"""
     lifted, given = spec.extra["lifted"], iter(inputs)
-    return [lifted[v.id] if v.id in lifted else next(given) for v in spec.graph.inputs]
+    graph_inputs = [lifted[v.id] if v.id in lifted else next(given) for v in spec.graph.inputs]
+    return _as_replayed(spec), interpret(spec.graph, graph_inputs)
 
 
 def _arg(call: _TracedCall, n: int):

@@ -26,12 +26,12 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import sysconfig
 import threading
 
 import numpy as np
 
-from .errors import TracerConversionError, _is_internal
+from .errors import _INSTALLED, TracerConversionError, _is_internal
+from .library_calls import describe_library_call
 from .primitives.core import FUNCTIONS
 from .tracing import Tracer
 
@@ -443,8 +443,6 @@ class _Interception:
 
 
 _MISSING = object()
-_LIBRARIES = tuple({os.path.join(os.path.realpath(p), "") for p in
-                    (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -454,7 +452,7 @@ def _users_code(filename: str) -> bool:
     named in the error rather than failing later in a stranger way)."""
     if _is_internal(filename):
         return False
-    return not (os.path.isabs(filename) and os.path.realpath(filename).startswith(_LIBRARIES))
+    return not (os.path.isabs(filename) and os.path.realpath(filename).startswith(_INSTALLED))
 
 
 _lock = threading.Lock()
@@ -507,7 +505,7 @@ def conversion_error() -> TracerConversionError:
     while frame is not None and not _users_code(frame.f_code.co_filename):
         frame = frame.f_back
     at = f" at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else ""
-    library = _library_call()
+    library = describe_library_call()
     if library is not None:
         return TracerConversionError(
             f"{library} (called{at}) turned a traced value into a plain NumPy array, which would "
@@ -522,11 +520,3 @@ def conversion_error() -> TracerConversionError:
         "tracing (from numpy import array, an alias, a default argument), which is NumPy's own "
         "function and out of tracediff's reach: write np.array(...) (np.asarray, np.full, np.r_, "
         "...) through the module there.")
-
-
-def _library_call() -> str | None:
-    try:
-        from .library_calls import describe_library_call
-    except ImportError:  # (not every checkout has it)
-        return None
-    return describe_library_call()

@@ -352,10 +352,14 @@ def argument_signatures(names: list, leaves: list) -> list:
     return [(name, leaf_signature(leaf)) for name, leaf in zip(names, leaves)]
 
 
+def _is_static(signature) -> bool:
+    return isinstance(signature, tuple) and signature[:1] == ("static",)
+
+
 def _describe_signature(signature) -> str:
     if isinstance(signature, tuple) and len(signature) == 2 and isinstance(signature[1], np.dtype):
         return type_str(*signature)
-    if isinstance(signature, tuple) and signature[:1] == ("static",):
+    if _is_static(signature):
         return repr(signature[2])
     return str(signature)  # float, int, bool, generator
 
@@ -372,7 +376,7 @@ def describe_change(old: list, new: list) -> tuple[str, str]:
                 "or in another kind of container)", "Pass each argument the same way on every call; "
                 "or raise max_specializations.")
     text = "; ".join(f"{n}: {_describe_signature(a)} -> {_describe_signature(b)}" for n, a, b in changes)
-    if any(isinstance(b, tuple) and b[:1] == ("static",) for _, _, b in changes):
+    if any(_is_static(b) for _, _, b in changes):
         return f"argument changed: {text}", STATIC_ADVICE
     if any(a in SCALARS.values() or b in SCALARS.values() for _, a, b in changes):
         return f"argument changed: {text}", ("Pass each scalar argument as the same Python type on "
@@ -430,7 +434,7 @@ def describe_key(spec: Specialization) -> str:
     """``grad_f(x: f64[3], n: int, mode='sum')``: the generated function and what it is
     specialized on: types of arrays and scalars, values of static arguments."""
     if spec.arguments:
-        params = ", ".join(f"{n}={_describe_signature(sig)}" if isinstance(sig, tuple) and sig[:1] == ("static",)
+        params = ", ".join(f"{n}={_describe_signature(sig)}" if _is_static(sig)
                            else f"{n}: {_describe_signature(sig)}" for n, sig in spec.arguments)
     else:
         names = list(inspect.signature(spec.run).parameters)

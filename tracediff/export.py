@@ -44,14 +44,13 @@ def export(g, *args, path, **kwargs) -> str:
     >>> module.grad_loss(np.ones(2), np.eye(2))
     array([2., 2.])
     """
-    from .api import GradFunction, _mark_static
+    from .api import GradFunction
 
     if not isinstance(g, GradFunction):
         raise ExportError(f"td.export takes a td.grad or td.value_and_grad function, got {type(g).__name__}")
     result = g(*args, **kwargs)  # traced (or found in the cache) for these arguments
     spec = g._spec_for(args, kwargs)
-    if g._static is not None:  # static_argnums: those arguments are checked by value
-        args, kwargs = _mark_static(g.fun, g._static, args, kwargs)
+    args, kwargs = g._marked(args, kwargs)  # static_argnums: those arguments are checked by value
     module = spec.module
     if module.callables:
         names = ", ".join(sorted(f.__name__ for f in module.callables.values()))

@@ -129,13 +129,11 @@ def _optimize(name: str, step: Callable, n_state: int, grad_fun: Callable, x0, c
 
 
 def _is_floating(leaf) -> bool:
-    dtype = getattr(leaf, "dtype", None)
-    return isinstance(leaf, float) or (dtype is not None and np.dtype(dtype).kind == "f")
+    return isinstance(leaf, float) or (_dtype(leaf) is not None and np.dtype(_dtype(leaf)).kind == "f")
 
 
 def _dtype_note(leaf) -> str:
-    dtype = getattr(leaf, "dtype", None)
-    return f" of {dtype}" if dtype is not None else ""
+    return f" of {_dtype(leaf)}" if _dtype(leaf) is not None else ""
 
 
 def _filled(leaf, value: float):

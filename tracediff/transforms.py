@@ -347,14 +347,16 @@ def _refuse_captured_gradients(name: str, trace, start: int, args: tuple) -> Non
     not one of ``args`` nor computed from them alone (a closure, a global): the rule gives
     cotangents to the arguments only, so that value's gradient through ``name`` would be lost."""
     allowed = {a._var.id for a in args if isinstance(a, Tracer) and a._trace is trace}
-    producers = {n.out.id: n for n in trace.nodes[:start] if n.out is not None}
     inside = {n.out.id for n in trace.nodes[start:] if n.out is not None}
+    producers: dict = {}  # filled on first need: a loop of calls must not rescan the whole trace
     known: dict = {}
 
     def from_arguments(v) -> bool:  # (values computed earlier from the arguments, merged by CSE)
         if v.id in allowed or not v.requires_grad:
             return True
         if v.id not in known:
+            if not producers:
+                producers.update((n.out.id, n) for n in trace.nodes[:start] if n.out is not None)
             node = producers.get(v.id)
             known[v.id] = node is not None and all(from_arguments(u) for u in node.inputs if isinstance(u, Var))
         return known[v.id]

@@ -266,25 +266,31 @@ def _standard(source, method, size):
     return draw(source, method, () if size is None else (size,), {})
 
 
+def _parameters(source, method, bound, *names):
+    """The named parameters of a draw, as NumPy's draws read them, when one of them carries a
+    gradient (the draw is rewritten); None when none does or one cannot be read (left as is)."""
+    values = [_argument(source, method, bound, name) for name in names]
+    if not _differentiable(*values):
+        return None
+    values = [_real_float64(v) for v in values]
+    return None if any(v is None for v in values) else values
+
+
 def _normal(source, method, args, kwargs, bound):
-    loc, scale = _argument(source, method, bound, "loc"), _argument(source, method, bound, "scale")
-    if not _differentiable(loc, scale):
+    parameters = _parameters(source, method, bound, "loc", "scale")
+    if parameters is None:
         return _UNCHANGED
-    loc, scale = _real_float64(loc), _real_float64(scale)
-    if loc is None or scale is None:
-        return _UNCHANGED
+    loc, scale = parameters
     size = _size_of(source, method, _argument(source, method, bound, "size"), loc, scale)
     _refuse_negative(source, method, scale, "scale")
     return loc + scale * _standard(source, "standard_normal", size)
 
 
 def _uniform(source, method, args, kwargs, bound):
-    low, high = _argument(source, method, bound, "low"), _argument(source, method, bound, "high")
-    if not _differentiable(low, high):
+    parameters = _parameters(source, method, bound, "low", "high")
+    if parameters is None:
         return _UNCHANGED
-    low, high = _real_float64(low), _real_float64(high)
-    if low is None or high is None:
-        return _UNCHANGED
+    low, high = parameters
     size = _size_of(source, method, _argument(source, method, bound, "size"), low, high)
     width = high - low
     if not np.all(np.isfinite(width)):  # NumPy's check, kept as a guard
@@ -294,20 +300,20 @@ def _uniform(source, method, args, kwargs, bound):
 
 
 def _exponential(source, method, args, kwargs, bound):
-    scale = _argument(source, method, bound, "scale")
-    if not _differentiable(scale) or _real_float64(scale) is None:
+    parameters = _parameters(source, method, bound, "scale")
+    if parameters is None:
         return _UNCHANGED
-    scale = _real_float64(scale)
+    (scale,) = parameters
     size = _size_of(source, method, _argument(source, method, bound, "size"), scale)
     _refuse_negative(source, method, scale, "scale")
     return scale * _standard(source, "standard_exponential", size)
 
 
 def _multivariate_normal(source, method, args, kwargs, bound):
-    mean = _argument(source, method, bound, "mean")
-    if not _differentiable(mean) or _real_float64(mean) is None:
+    parameters = _parameters(source, method, bound, "mean")
+    if parameters is None:
         return _UNCHANGED
-    mean = _real_float64(mean)
+    (mean,) = parameters
     args, kwargs = _replaced(source, method, args, kwargs, "mean", np.zeros(mean.shape))
     return draw(source, method, args, kwargs) + mean  # (x + 0.0 + mean: NumPy's x + mean exactly)
 
