@@ -284,3 +284,11 @@ def test_a_rule_defined_again_is_not_served_from_the_shared_cache():
     assert td.grad(f)(2.0) == 8.0
     td.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)  # the cell run again, mended
     assert td.grad(f)(2.0) == 12.0
+
+
+def test_item_and_tolist_of_python_scalar_arguments():
+    # Python scalars stay Python scalars while tracing: .item() and .tolist() still answer, guarded.
+    g = td.grad(lambda x, i, s: np.sum(x) * i.item() + np.sum(x) * s.tolist())
+    assert g(np.ones(2), 3, 0.5).tolist() == [3.5, 3.5]
+    assert g(np.ones(2), 4, 0.5).tolist() == [4.5, 4.5]  # a new value: the guard traces again
+    assert g(np.ones(2), 3, 0.5).tolist() == [3.5, 3.5] and g.cache_info().traces == 2

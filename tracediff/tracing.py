@@ -458,12 +458,7 @@ class Tracer:
         # or a library function given them computes something that holds for every call where
         # they have the same value, which a guard checks (a new value traces again).
         if self.dtype.kind in "iub" and not self.requires_grad and self.size <= CONCRETE_INDEX_LIMIT:
-            value = np.asarray(self._value)
-            if value.ndim:
-                self._guarded("value", value.tolist())
-            else:
-                self._guarded("bool" if value.dtype.kind == "b" else "int", value.item())
-            return value if dtype is None else value.astype(dtype)
+            return np.asarray(self.tolist(), dtype=dtype or self.dtype)
         raise conversion_error()
 
     # --- metadata ---------------------------------------------------------------------------
@@ -513,10 +508,12 @@ class Tracer:
     def item(self):
         self._refuse_if_differentiable(".item()")
         kind = {"b": "bool", "f": "float"}.get(self.dtype.kind, "int")
-        return self._guarded(kind, self._value.item())
+        return self._guarded(kind, np.asarray(self._value).item())  # (the value may be a Python scalar)
 
     def tolist(self):
         self._refuse_if_differentiable(".tolist()")
+        if not self.shape:  # a 0-d value: its Python number, guarded as .item() guards it
+            return self.item()
         return self._guarded("value", self._value.tolist())
 
     def _refuse_if_differentiable(self, what: str):
