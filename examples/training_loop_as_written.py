@@ -2,10 +2,11 @@
 
 A small neural network classifies points of two interleaved spirals. The objective takes the
 parameters (a list of (W, b) pairs) and the iteration number, as autograd's optimizers call it:
-the number sets the weight of the prior (a warm-up), a SciPy normal prior is used as written, and
-an array is built from traced values with ``np.array([...])``. ``td.adam`` calls the gradient
-with the step number at every step; since Python ints are runtime values of the generated code,
-the whole run traces once.
+the number picks the minibatch (a slice of the shuffled data, read from a global) and sets the
+weight of the prior (a warm-up); a SciPy normal prior is used as written, and an array is built
+from traced values with ``np.array([...])``. ``td.adam`` calls the gradient with the step number
+at every step; since Python ints are runtime values of the generated code, and the slice of the
+global data is taken by the generated code, the whole run traces once.
 
 Run it:   python examples/training_loop_as_written.py      (needs SciPy: pip install scipy)
 """
@@ -38,15 +39,20 @@ def predict(params, X):
 
 
 X, y = make_spirals()
+shuffled = np.random.default_rng(2).permutation(len(X))
+X_train, y_train = X[shuffled], y[shuffled]
+BATCH = 100  # two minibatches of the 200 points
 
 
-def data_loss(params):
+def data_loss(params, X=X, y=y):
     logits = predict(params, X)
     return np.mean(np.logaddexp(0.0, logits) - y * logits)  # binary cross-entropy, from logits
 
 
 def objective(params, i):
-    nll = data_loss(params)
+    start = (i % (len(X_train) // BATCH)) * BATCH  # the step number picks the minibatch
+    batch = slice(start, start + BATCH)
+    nll = data_loss(params, X_train[batch], y_train[batch])
     log_prior = sum(np.sum(scipy.stats.norm.logpdf(W, 0.0, 3.0)) for W, _ in params)
     warm_up = 1.0 - 0.5 ** (i / 50 + 1)  # the prior's weight grows with the step number
     terms = np.array([nll, -log_prior / len(X)])  # an array built from traced values

@@ -126,7 +126,7 @@ def test_training_lowers_the_loss_without_retracing(name):
     assert all("pass it as an argument" in str(w.message) for w in retrace_warnings)
     assert_unchanged(before, inputs(prog), "input ")
     traces = grad_fn.cache_info().traces
-    assert traces <= prog.max_traces, f"{name}: {traces} traces in {TRAINING_STEPS} steps\n{grad_fn.explain()}"
+    assert traces == prog.max_traces, f"{name}: {traces} traces in {TRAINING_STEPS} steps\n{grad_fn.explain()}"
     assert prog.max_traces == 1 or prog.traces_why, f"{name}: say why it may trace {prog.max_traces} times"
     initial, final = prog.loss(prog.params), prog.loss(params)
     assert np.isfinite(final) and final < initial, f"{name}: loss {initial} -> {final}"

@@ -302,21 +302,28 @@ def test_index_helpers_carry_no_gradient_and_never_fail():
     np.testing.assert_allclose(td.grad(f)(x), order + where + count + 4.0)
 
 
-def test_constant_array_indexed_by_a_traced_index_is_guarded_on_the_index():
-    # NumPy converts the index of a plain array itself (no dispatch): the index's value is used
-    # under a guard, so a new order traces again; np.take_along_axis (dispatched on its
-    # indices) keeps one trace.
+def test_captured_array_indexed_by_a_traced_index_keeps_one_trace():
+    # A captured array is indexed by the generated code (X[order]); a plain array that only a
+    # container holds is indexed by NumPy itself (no dispatch): the index's value is used under
+    # a guard, so a new order traces again. np.take_along_axis (dispatched on its indices) keeps
+    # one trace either way.
     table = np.array([1.0, 2.0, 3.0])
+    tables = [table]
 
     def f(x):
         return np.sum(table[np.argsort(x)] * x)
 
-    g = td.grad(f)
+    def f_via_list(x):
+        return np.sum(tables[0][np.argsort(x)] * x)
+
+    g, g_via_list = td.grad(f), td.grad(f_via_list)
     for x in ([0.3, -1.0, 2.0], [0.5, -2.0, 3.0], [2.0, 1.0, 0.0]):
         x = np.array(x)
         np.testing.assert_allclose(g(x), table[np.argsort(x)])
-    assert g.cache_info().traces == 2  # two distinct orders
-    taken = td.grad(lambda x: np.sum(np.take_along_axis(table, np.argsort(x), axis=0) * x))
+        np.testing.assert_allclose(g_via_list(x), table[np.argsort(x)])
+    assert g.cache_info().traces == 1
+    assert g_via_list.cache_info().traces == 2  # two distinct orders
+    taken = td.grad(lambda x: np.sum(np.take_along_axis(tables[0], np.argsort(x), axis=0) * x))
     for x in ([0.3, -1.0, 2.0], [2.0, 1.0, 0.0]):
         np.testing.assert_allclose(taken(np.array(x)), table[np.argsort(x)])
     assert taken.cache_info().traces == 1

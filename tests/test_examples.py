@@ -183,9 +183,9 @@ def test_quickstart_prints_the_generated_source():
 
 def test_training_loop_as_written(capsys):
     r, out = run_main("training_loop_as_written", capsys)
-    assert r["cache"].traces == 1  # 600 steps, each passing its step number: one trace
+    assert r["cache"].traces == 1  # 600 steps, each passing its step number (and its minibatch): one trace
     losses = r["losses"]
-    assert len(losses) == 600 and losses[-1] < 0.1 * losses[0]
+    assert len(losses) == 600 and losses[-1] < 0.2 * losses[0]
     assert r["accuracy"] > 0.95
     assert "def grad_objective(" in out and ", i):" in out  # the step number is a parameter
     ns = load("training_loop_as_written")

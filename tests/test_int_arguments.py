@@ -250,16 +250,41 @@ def test_argnum_is_accepted_as_autograds_spelling():
         td.grad(f, argnums=1, argnum=0)
 
 
-def test_captured_data_indexed_by_the_step_is_guarded_and_the_warning_says_what_to_do():
+def test_captured_data_indexed_by_the_step_keeps_one_trace():
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((12, 2)), rng.standard_normal(12)
 
+    def loss(w, i):  # rows picked by the step number, from arrays the function closes over
+        rows = (np.arange(3) + 3 * i) % 12
+        return np.mean((X[rows] @ w - y[rows]) ** 2)
+
+    def sliced_loss(w, i):
+        return np.mean((X[3 * i:3 * i + 3] @ w - y[3 * i:3 * i + 3]) ** 2)
+
+    g, gs = td.grad(loss), td.grad(sliced_loss)
+    w = np.array([0.5, -1.0])
+    for i in range(4):
+        rows = slice(3 * i, 3 * i + 3)
+        want = 2 / 3 * X[rows].T @ (X[rows] @ w - y[rows])
+        np.testing.assert_allclose(g(w, i), want, rtol=1e-12)
+        np.testing.assert_allclose(gs(w, i), want, rtol=1e-12)
+    assert g.cache_info().traces == gs.cache_info().traces == 1
+    source = gs.source(w, 0)  # the slices stay slices; one guard checks their length
+    assert source.count("len(range(12)[") == 1 and source.count("GuardFailed(") == 2  # (+ the comment)
+
+
+def test_data_in_a_container_indexed_by_the_step_is_guarded_and_the_warning_says_what_to_do():
+    rng = np.random.default_rng(3)
+    data = (rng.standard_normal((12, 2)), rng.standard_normal(12))  # a tuple: NumPy indexes it
+
     def loss(w, i):
+        X, y = data
         rows = (np.arange(3) + 3 * i) % 12  # a plain array indexed by a traced index: guarded
         return np.mean((X[rows] @ w - y[rows]) ** 2)
 
     g = td.grad(loss, max_specializations=2)
     w = np.array([0.5, -1.0])
+    X, y = data
     with pytest.warns(td.RetraceWarning, match="take the batch outside and pass it as an argument"):
         for i in range(4):
             rows = (np.arange(3) + 3 * i) % 12

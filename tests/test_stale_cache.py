@@ -370,3 +370,37 @@ def test_helper_reached_only_through_a_default_is_watched():
     np.testing.assert_array_equal(g(x), [2.0, 2.0])
     double.__code__ = triple.__code__
     np.testing.assert_array_equal(g(x), [3.0, 3.0])
+
+
+# --- objects of libraries' classes -------------------------------------------------------------
+
+def test_a_scipy_distribution_held_by_the_model_is_not_walked_but_rebinding_it_is_seen():
+    stats = pytest.importorskip("scipy.stats")
+
+    class Bayesian:
+        def __init__(self):
+            self.prior = stats.norm(0.0, 2.0)  # its internals: many objects, all SciPy's
+
+        def log_posterior(self, w):
+            return np.sum(self.prior.logpdf(w))  # gradient: -w / 4
+
+    model = Bayesian()
+    g = td.grad(model.log_posterior)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "lie further" warning about SciPy's objects
+        assert_grad(g, -W / 4.0)
+    model.prior = stats.norm(0.0, 1.0)
+    assert_grad(g, -W)
+    assert g.cache_info().traces == 2
+
+
+def test_drawing_from_the_random_state_of_a_scipy_distribution_is_a_clear_error():
+    stats = pytest.importorskip("scipy.stats")
+    noise = stats.norm(0.0, 0.1)
+    noise.random_state = np.random.default_rng(0)
+
+    def f(w):
+        return np.sum(noise.rvs(size=3) * w)
+
+    with pytest.raises(CapturedGeneratorError, match="an object of a library"):
+        td.grad(f)(W)

@@ -341,8 +341,9 @@ STATIC_ADVICE = ("A static argument is a key of the generated code: if it is a n
                  "a string; or raise max_specializations.")
 GUARD_ADVICE = ("A Python decision (if, while, range(), an index, int()) on this value is part of "
                 "the traced path. If the value changes on every call, compute with NumPy instead "
-                "(np.where for a branch, a mask); if it indexes or slices data captured from "
-                "outside the function (X[rows], X[i * B:(i + 1) * B]), take the batch outside and "
+                "(np.where for a branch, a mask); if it indexes or slices data that a list, tuple or "
+                "dict holds (data[0][rows]; arrays held directly by a global, a closure variable or "
+                "an attribute are indexed by the generated code), take the batch outside and "
                 "pass it as an argument; pass it through static_argnums if it takes few values; "
                 "or raise max_specializations.")
 

@@ -25,6 +25,11 @@ the limits (a warning names them), the differentiated function's own code and de
 the contents of larger arrays (a warning says so when the generated code does not reference such
 an array).
 
+Arrays reached from the roots where they can be replaced (a global, a closure variable, a
+default, an attribute) are replaced while tracing by stand-ins (``tracing.CapturedArray``, a view)
+that record an index computed from traced values (``X[rows]``, ``X[i * B:(i + 1) * B]``), so a
+minibatch picked by the step number is indexed by the generated code rather than guarded.
+
 Random generators reached from the roots, or named as a module's attribute (``settings.rng``),
 are replaced while tracing by stand-ins whose draws are recorded
 (``primitives.random.CapturedGenerator``), and so are their bound draws (``draw = rng.normal``,
@@ -39,6 +44,7 @@ import contextlib
 import functools
 import itertools
 import os
+import sys
 import types
 import warnings
 
@@ -46,6 +52,7 @@ import numpy as np
 
 from .errors import _INSTALLED, _STDLIB, TracediffError
 from .primitives.random import GLOBAL_STATE, CapturedGenerator, generator_state, recording_method, same_state
+from .tracing import stand_in_array
 
 _MISSING = object()
 SNAPSHOT_LIMIT = 100_000  # elements: larger captured arrays are not compared call by call
@@ -56,7 +63,7 @@ _CONTAINERS = (list, tuple, dict, set, frozenset)
 # Never looked into: their attributes are not the user's state.
 _OPAQUE = (types.ModuleType, type, types.BuiltinFunctionType, np.ufunc, np.dtype, np.generic,
            str, bytes, int, float, complex, type(None), *_GENERATORS)
-# Where a generator can be replaced by a stand-in while tracing (see Captures._stand_in).
+# Where a generator or an array can be replaced by a stand-in while tracing (see Captures._replace).
 _REPLACEABLE = ("slot", "class", "cell", "default")
 
 
@@ -74,8 +81,8 @@ class _Reach:
       ``cell``: the closure cell ``holder``; ``default``: ``holder.__defaults__[key]``;
     - ``size``: an object's ``__dict__`` and its length; ``function``: a function reached;
       ``array``: an array reached;
-    - ``inside``: a value in a container, a bound method or a ``functools.partial``: not watched,
-      only looked at for generators.
+    - ``inside``: a value in a container, a bound method, a ``functools.partial`` or an
+      attribute of an object of a library's class: not watched, only looked at for generators.
 
     ``path`` is the user's spelling (``self.cfg.lr``). Objects past the limits are left out and
     kept in ``beyond`` (id -> path).
@@ -84,6 +91,7 @@ class _Reach:
     def __init__(self):
         self._queue: collections.deque = collections.deque()
         self._seen: set = set()  # ids of the objects and functions reported
+        self._looked_at: set = set()  # ids of library objects looked into (for generators only)
         self.beyond: dict = {}
 
     def add(self, value, path: str, depth: int) -> None:
@@ -133,6 +141,15 @@ class _Reach:
             if not _in_library(value) and self._admit(value, path, depth):
                 yield "function", value, None, None, path
                 yield from self.function(value, path, depth)
+        elif _library_class(type(value)):  # only looked at for generators (a SciPy random_state)
+            attributes = _attributes(value)
+            if attributes is None or depth > ATTRIBUTE_DEPTH or id(value) in self._looked_at:
+                return
+            self._looked_at.add(id(value))
+            for name, item in list(attributes.items()):
+                yield "inside", attributes, name, item, f"{path}.{name}"
+                if _library_class(type(item)) and not isinstance(item, _OPAQUE):
+                    self.add(item, f"{path}.{name}", depth + 1)  # (a distribution's dist)
         else:
             attributes = _attributes(value)
             if attributes is None or not self._admit(value, path, depth):
@@ -163,6 +180,16 @@ def _in_library(function) -> bool:
     the library's business, not the user's state (and walking them only hits the limits)."""
     path = os.path.realpath(function.__code__.co_filename)
     return path.startswith(_INSTALLED + _STDLIB)
+
+
+@functools.lru_cache(maxsize=None)
+def _library_class(cls: type) -> bool:
+    """A class of an installed package or the standard library (a SciPy distribution, a
+    logger): its instances' attributes are the library's business, as its functions' closures
+    are, so they are not watched (rebinding the attribute that holds one is)."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    return path is not None and os.path.realpath(path).startswith(_INSTALLED + _STDLIB)
 
 
 def _attributes(value) -> dict | None:
@@ -237,6 +264,7 @@ class Captures:
         self._globals_seen: dict = {}  # code object -> its globals dict
         self._reach: _Reach | None = None  # while tracing
         self._stand_ins: dict = {}  # id(generator) -> its CapturedGenerator
+        self._arrays: dict = {}  # id(array) -> its CapturedArray
         self._undo: list = []  # how to put each replaced generator back
         self._unreplaced: dict = {}  # id(generator) -> (generator, state, path): in containers
 
@@ -251,7 +279,7 @@ class Captures:
             return
         self._globals_seen[code] = frame.f_globals
         if self._reach is not None:
-            self._stand_in_for_generators(itertools.chain(
+            self._stand_in_for_values(itertools.chain(
                 _global_events(self._reach, code, frame.f_globals), self._reach.events()))
 
     def _root_events(self, reach: _Reach):
@@ -260,25 +288,32 @@ class Captures:
         for obj, path in self._roots:
             reach.add(obj, path, 1)
 
-    # --- generators ---------------------------------------------------------------------------
+    # --- stand-ins: generators and arrays ---------------------------------------------------
     @contextlib.contextmanager
     def standing_in(self):
         """While the function is traced, each generator it can reach from outside its arguments
-        is replaced by a stand-in that records its draws (and put back afterwards)."""
+        is replaced by a stand-in that records its draws, and each array by one that records
+        computed indices (and both are put back afterwards)."""
         self._reach = _Reach()
         self._global_state = generator_state(GLOBAL_STATE)  # traces draw from a copy of it
         try:
-            self._stand_in_for_generators(itertools.chain(self._root_events(self._reach), self._reach.events()))
+            self._stand_in_for_values(itertools.chain(self._root_events(self._reach), self._reach.events()))
             yield
         finally:
             self._reach = None
             for undo in reversed(self._undo):
                 undo()
             self._undo.clear()
+            self._arrays.clear()
 
-    def _stand_in_for_generators(self, events) -> None:
+    def _stand_in_for_values(self, events) -> None:
         for kind, holder, key, value, path in events:
-            if isinstance(value, _GENERATORS) and type(value) is not CapturedGenerator:
+            if type(value) is np.ndarray and value.dtype.kind in "biufc" and kind in _REPLACEABLE:
+                stand_in = self._arrays.get(id(value))
+                if stand_in is None:
+                    stand_in = self._arrays[id(value)] = stand_in_array(value)
+                self._replace(kind, holder, key, value, stand_in)
+            elif isinstance(value, _GENERATORS) and type(value) is not CapturedGenerator:
                 if kind in _REPLACEABLE:
                     self._stand_in(kind, holder, key, value, path)
                 else:
@@ -315,7 +350,8 @@ class Captures:
         draws are constants of the trace, and would be frozen into the generated code."""
         drawn = [(s.name, "through a second reference that tracediff does not watch") for s in
                  self._stand_ins.values() if s.drawn_outside()]
-        drawn += [(path, "through a container (a list, dict, tuple or set) or a functools.partial")
+        drawn += [(path, "through a container (a list, dict, tuple or set), a functools.partial or "
+                         "an object of a library (a SciPy distribution's random_state)")
                   for generator, state, path in self._unreplaced.values()
                   if not same_state(generator_state(generator), state)]
         if not same_state(generator_state(GLOBAL_STATE), self._global_state):

@@ -209,6 +209,7 @@ class Trace:
         self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
         self._computed: dict = {}  # (primitive, operands, params, requires_grad) -> its Var
+        self._checked: set = set()  # (primitive, operands, params) of the checks recorded
         self._merges = enabled("record_cse")
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
@@ -273,7 +274,13 @@ class Trace:
         if self.on_record is not None and self.in_user_code:
             self.on_record()
         captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
-        inputs = [a._var if isinstance(a, Tracer) else Literal(a, captured) for a in args]
+        inputs = [a._var if isinstance(a, Tracer) else Literal(plain(a), captured) for a in args]
+        if primitive.checks:  # values never change once computed: checked once is checked
+            key = (primitive, tuple(map(operand_key, inputs)), params_key(params))
+            if key in self._checked:
+                return None
+            if key[2] is not None:
+                self._checked.add(key)
         requires_grad = (
             primitive.differentiable
             and getattr(value, "dtype", np.dtype(float)).kind in "fc"
@@ -343,7 +350,7 @@ def bind(primitive, args, params):
         trace = current_trace() if primitive.effectful else None
         if trace is None:  # (a draw replayed into a trace is recorded there, never frozen)
             return primitive.impl(*args, **params)
-    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
+    args = [plain(a) if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
     values = [a._value if isinstance(a, Tracer) else a for a in args]
@@ -418,7 +425,7 @@ class Tracer:
         # member of a view family is carried to the others: up to the base, then down again.
         self._views: list = []  # tracers that are views of this one
         self._view_of = None  # the tracer this one is a view of
-        self._view_kind = None  # how: ("index", template), ("reshape", None), ("transpose", axes)
+        self._view_kind = None  # how: ("index", (template, operands)), ("reshape", None), ("transpose", axes)
 
     # --- NumPy protocols -------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -539,9 +546,11 @@ class Tracer:
     def __setitem__(self, index, value):
         from .primitives.indexing import setitem, split_index
 
-        if (isinstance(value, Tracer) and value._view_of is self
-                and value._view_kind == ("index", split_index(index, 2)[0])):
-            return  # x[i] += v: the view x[i] was updated in place, and x with it already
+        if isinstance(value, Tracer) and value._view_of is self and value._view_kind[0] == "index":
+            template, operands = split_index(index, 1)
+            seen_template, seen_operands = value._view_kind[1]
+            if template == seen_template and all(a is b for a, b in zip(operands, seen_operands)):
+                return  # x[i] += v: the view x[i] was updated in place, and x with it already
         self._become(setitem(self, index, value))
 
     def _become(self, new: "Tracer") -> None:
@@ -582,11 +591,12 @@ def _concrete_index(index):
 
 def _written_through(base: Tracer, view: Tracer) -> Tracer:
     """``base``'s value after its view ``view`` was written to."""
-    from .primitives.indexing import setitem_p
+    from .primitives.indexing import _renumber, setitem_p
 
     kind, detail = view._view_kind
-    if kind == "index":
-        return setitem_p.bind(base, view, index=detail)
+    if kind == "index":  # (its template, numbered from 1 after the array, and its operands)
+        template, operands = detail
+        return setitem_p.bind(base, view, *operands, index=_renumber(template, 2))
     if kind == "reshape":
         return np.reshape(view, base.shape)
     if kind == "transpose":
@@ -608,7 +618,7 @@ def _rederive_views(base: Tracer, up_to_date: set) -> None:
         if id(view) not in up_to_date:
             kind, detail = view._view_kind
             if kind == "index":
-                derived = getitem_p.bind(base, index=detail)
+                derived = getitem_p.bind(base, *detail[1], index=detail[0])
             elif kind == "transpose":
                 derived = np.transpose(base, detail)
             else:  # reshape, broadcast_to
@@ -616,6 +626,53 @@ def _rederive_views(base: Tracer, up_to_date: set) -> None:
             unlink_view(base, derived)  # only its value is wanted: the view object stays
             view._var, view._value = derived._var, derived._value
         _rederive_views(view, up_to_date)
+
+
+class CapturedArray(np.ndarray):
+    """Stands in, while a function is traced, for an array the function reads from outside its
+    arguments (a closure variable, a global, a default, an attribute; captures.py puts it in
+    place and takes it away). It is a view of the array and behaves as the array does, except
+    that an index computed from traced values (``X[rows]``, ``X[i * B:(i + 1) * B]`` with the
+    step number ``i``) is recorded: the generated code indexes the array afresh on each call,
+    where a plain array would turn the index into a value to guard (a trace per batch).
+
+    Results are plain arrays, so the stand-in never spreads into the values it computes, and
+    the generated code holds the array itself (see :func:`plain`).
+    """
+
+    def __getitem__(self, index):
+        if current_trace() is not None and _holds_tracer_index(index):
+            from .primitives.indexing import getitem
+
+            return getitem(plain(self), index)
+        return plain(self)[index]
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = tuple(map(plain, kwargs["out"]))
+        return getattr(ufunc, method)(*map(plain, inputs), **kwargs)
+
+
+def stand_in_array(array: np.ndarray) -> CapturedArray:
+    stand_in = array.view(CapturedArray)
+    stand_in._original = array
+    return stand_in
+
+
+def plain(value):
+    """``value``, or the array a :class:`CapturedArray` stands for (or views)."""
+    if type(value) is not CapturedArray:
+        return value
+    original = getattr(value, "_original", None)  # (views of a stand-in, X.T, have none)
+    return value.view(np.ndarray) if original is None else original
+
+
+def _holds_tracer_index(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(item, Tracer)
+               or (isinstance(item, slice) and (isinstance(item.start, Tracer) or isinstance(item.stop, Tracer)))
+               or (isinstance(item, list) and any(isinstance(v, Tracer) for v in item))
+               for item in items)
 
 
 def _missing(name: str) -> MissingRuleError:

@@ -23,7 +23,7 @@ class Program:
     takes_step: bool = False  # objective(params, i, *data)
     step_size: float = 0.05  # Adam's, for the training run
     max_traces: int = 1  # more for a program that legitimately takes several paths:
-    traces_why: str = ""  # why (a branch on the step; captured data indexed by the step number)
+    traces_why: str = ""  # why (a branch on the step number)
     evaluate: Callable | None = None  # params -> a deterministic loss, for stochastic objectives
     random_state: Any = None  # what a stochastic objective draws from: a generator, or np.random itself
     hand_grad: Callable | None = None  # (*args) -> the gradient with respect to params, by hand

@@ -210,5 +210,4 @@ def make_word2vec():
 
     r = np.random.default_rng(64)
     params = {"W_in": r.uniform(-0.5, 0.5, (vocab, dim)) / dim, "W_out": r.uniform(-0.5, 0.5, (vocab, dim))}
-    return Program(objective, params, takes_step=True, step_size=0.05, max_traces=num_batches,
-                   traces_why="captured data indexed by the step number: one guarded trace per batch")
+    return Program(objective, params, takes_step=True, step_size=0.05)

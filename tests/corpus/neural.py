@@ -56,8 +56,7 @@ def make_mlp_classifier():
         return grads[::-1]
 
     params = init_layers(np.random.default_rng(1), [4, 16, 16, classes])
-    return Program(objective, params, takes_step=True, step_size=0.05, hand_grad=hand_grad,
-                   max_traces=num_batches, traces_why="captured data indexed by the step number: one guarded trace per batch")
+    return Program(objective, params, takes_step=True, step_size=0.05, hand_grad=hand_grad)
 
 
 def bar_images(rng, n, size=8):

@@ -50,8 +50,7 @@ def make_vae():
     r = np.random.default_rng(22)
     params = {"encoder": init_layers(r, [16, 8, 4]), "decoder": init_layers(r, [2, 8, 16])}
     return Program(objective, params, takes_step=True, step_size=0.05, random_state=vae_rs,
-                   evaluate=lambda p: -vae_elbo(p, data, fixed_eps), max_traces=len(batches),
-                   traces_why="captured data indexed by the step number: one guarded trace per batch")
+                   evaluate=lambda p: -vae_elbo(p, data, fixed_eps))
 
 
 # --- black-box variational inference -----------------------------------------------------------
@@ -188,8 +187,7 @@ def make_gan_discriminator():
         return discriminator_loss(dsc_params, gen_params, real[start:start + GAN_BATCH], noise)
 
     return Program(objective, dsc_params, (gen_params,), takes_step=True, step_size=0.05, random_state=gan_rs,
-                   evaluate=lambda p: discriminator_loss(p, gen_params, real, fixed_noise),
-                   max_traces=num_batches, traces_why="captured data indexed by the step number: one guarded trace per batch")
+                   evaluate=lambda p: discriminator_loss(p, gen_params, real, fixed_noise))
 
 
 @program

@@ -15,7 +15,8 @@ arrays, matrix products and a few linear-algebra functions, value-dependent ``if
 ``for`` loops, repeated subexpressions, and the stable idioms (softplus, logsumexp, log-softmax)
 written in several equivalent ways and with near misses. Some programs also take a Python int
 ``k`` (last), a runtime value of the generated code: in arithmetic, as an exponent, as an index,
-as a trip count and in a branch.
+as a trip count and in a branch; and read a global array ``C`` indexed and sliced by ``k`` (the
+minibatch a training step picks), as traced slices are.
 """
 from __future__ import annotations
 
@@ -45,13 +46,15 @@ class Program:
     terms: list[str]  # the output is their sum
     args: tuple = ()  # the inputs it was drawn and checked with
     number: int = 0
+    constants: dict = field(default_factory=dict)  # global arrays the function reads (name -> value)
     _fun: object = field(default=None, repr=False, compare=False)
 
     def source(self, name: str = "f") -> str:
         body = [line for s in self.statements for line in s.lines]
         body.append("return " + " + ".join(self.terms))
         args = ", ".join(n for n, _ in self.inputs)
-        return f"def {name}({args}):\n" + "".join(f"    {line}\n" for line in body)
+        constants = "".join(f"{c} = np.array({v.tolist()!r})\n" for c, v in self.constants.items())
+        return constants + f"def {name}({args}):\n" + "".join(f"    {line}\n" for line in body)
 
     def function(self):
         """The program as a Python function (its source registered, so tracebacks show it)."""
@@ -86,6 +89,7 @@ except ImportError:  # the fuzzer runs without SciPy, without SciPy's functions
 
 _SHAPES = [(), (1,), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 1, 3), (2, 2), (3, 3), None]
 INT = "int"  # the shape of a Python int input
+CONSTANT_SIZE = 8  # of the global array C that programs taking k read
 
 
 def _lit(x: float) -> str:
@@ -102,9 +106,11 @@ class _Builder:
         self.names = (f"v{i}" for i in itertools.count(1))
         n_inputs = int(rng.integers(1, 4))
         self.inputs = [(f"x{i}", _SHAPES[rng.integers(len(_SHAPES))]) for i in range(n_inputs)]
+        self.env: dict = {"np": np}
+        self.constants: dict = {}
         if rng.random() < 0.3:
             self.inputs.append(("k", INT))
-        self.env: dict = {"np": np}
+            self.constants["C"] = self.env["C"] = rng.standard_normal(CONSTANT_SIZE)
         if _HAS_SCIPY:
             self.env["scipy"] = __import__("scipy")
         values = Program(self.inputs, [], []).arguments(rng)
@@ -221,7 +227,7 @@ def generate(rng: np.random.Generator, number: int = 0, order: int = 1, max_stat
         if lines is not None:
             b.add(lines, target)
     args = tuple(b.env[name] for name, _ in b.inputs)
-    return Program(b.inputs, b.statements, b.output_terms(), args, number)
+    return Program(b.inputs, b.statements, b.output_terms(), args, number, b.constants)
 
 
 # --- families of statements (each returns source lines for ``target``, or None) ---------------
@@ -487,6 +493,25 @@ def _with_int(b: _Builder, target: str):
     return b.choice(forms)
 
 
+def _indexed_by_int(b: _Builder, target: str):
+    """The global array ``C`` indexed and sliced by ``k``, and traced slices with computed bounds."""
+    if "k" not in b.env:
+        return None
+    x = b.pick()
+    shape = b.shape(x)
+    m = shape[-1] if shape else 1
+    forms = [f"{target} = {x} * C[k % {CONSTANT_SIZE}]", f"{target} = {x} + C[k:k + {m}]",
+             f"{target} = {x} * C[(np.arange({m}) * k) % {CONSTANT_SIZE}]",
+             f"{target} = {x} * np.sum(C[k - 1:k + 1] ** 2)", f"{target} = {x} * C[-k]",
+             f"{target} = {x} * np.sum(C[:k])"]  # a length that changes with k: reduced at once,
+    if shape:  # so the program runs at every k (and the length guard is what keeps it right)
+        forms.append(f"{target} = np.sum(np.sin({x}[k % {shape[0]}:]), axis=0) * 1.5")
+        forms.append(f"{target} = np.sum({x}[..., k - 1:] ** 2, axis=-1)")
+    if shape and shape[0] >= 3:  # a slice of constant length with computed bounds
+        forms.append(f"{target} = {x}[k % {shape[0] - 1}:k % {shape[0] - 1} + 2] * 1.5")
+    return b.choice(forms)
+
+
 _FAMILIES = ([_unary] * 5 + [_binary] * 5 + [_reduction] * 3 + [_two_reductions] + [_reshape] * 2
              + [_index] * 2 + [_write] + [_matmul] + [_branch] + [_loop] + [_repeat] + [_softplus]
-             + [_logsumexp] + [_with_int] * 2)
+             + [_logsumexp] + [_with_int] * 2 + [_indexed_by_int] * 2)

@@ -46,6 +46,7 @@ class Primitive:
         self.rule_for = None  # for variadic primitives: i -> the rule of operand i
         self.elementwise = False  # True: operands broadcast against each other (ufuncs, where)
         self.effectful = False  # True: run for an effect (a guard, a random draw): never merged or dropped
+        self.checks = False  # True: a check (a guard): the same check again of the same value is dropped
         self.batch: Callable | None = None  # the batching rule (see defbatch)
         if register:
             REGISTRY[name] = self
@@ -219,7 +220,7 @@ def _check_guard(x, kind, expected):
 
 
 guard_p = Primitive("guard", _check_guard, differentiable=False)
-guard_p.effectful = True
+guard_p.effectful = guard_p.checks = True
 
 # Written as a plain assignment, and kept in the graph: a graph replayed into an enclosing trace
 # (higher-order derivatives) must still stop the gradient there.

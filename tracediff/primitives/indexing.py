@@ -6,7 +6,9 @@ histogram (a scatter-add of the weights), digitize, delete, insert, compress, ex
 piecewise, and the in-place fill_diagonal, copyto, putmask, place and put.
 
 An index is kept as a static template (ints, slices, None, ...) in which every index array is a
-placeholder for an operand, so traced index arrays flow through the graph like any value.
+placeholder for an operand, so traced index arrays flow through the graph like any value. So are
+computed slice bounds (``X[i * B:(i + 1) * B]`` with the step number ``i``): the slice stays a
+slice in the generated code, and a guard checks that it selects as many elements as when traced.
 
 Writes with repeated indices follow NumPy: ``x[[0, 0]] = v`` keeps one of the two writes (the last,
 in practice), and ``x[[0, 0]] += v`` adds once. When an index may repeat (a computed index array,
@@ -38,6 +40,27 @@ class IndexOperand:
         return f"<operand {self.position}>"
 
 
+@dataclass(frozen=True)
+class DynamicSlice:
+    """A slice whose bounds are computed: ``start`` and ``stop`` are each an int, None, or an
+    :class:`IndexOperand`; ``step`` is static."""
+
+    start: object
+    stop: object
+    step: int | None
+
+    def positions(self):
+        return [b.position for b in (self.start, self.stop) if isinstance(b, IndexOperand)]
+
+    def shifted(self, shift: int) -> "DynamicSlice":
+        move = lambda b: IndexOperand(b.position + shift) if isinstance(b, IndexOperand) else b  # noqa: E731
+        return DynamicSlice(move(self.start), move(self.stop), self.step)
+
+    def value(self, operand_at) -> slice:
+        bound = lambda b: operand_at(b.position) if isinstance(b, IndexOperand) else b  # noqa: E731
+        return slice(bound(self.start), bound(self.stop), self.step)
+
+
 def _sequence_index(items):
     """A list (or a tuple inside an index tuple) used as an index array. Traced entries are
     stacked, so ``x[[i, j]]`` with computed ``i``, ``j`` stays traced."""
@@ -67,6 +90,16 @@ def split_index(index, first_position: int):
                 raise IndexError(f"arrays used as indices must be of integer or boolean type, got {item.dtype}")
             template.append(IndexOperand(first_position + len(operands)))
             operands.append(item)
+        elif isinstance(item, slice) and _computed_bound(item.start) | _computed_bound(item.stop):
+            bounds = []
+            for bound in (item.start, item.stop):
+                if _computed_bound(bound):
+                    bounds.append(IndexOperand(first_position + len(operands)))
+                    operands.append(bound)
+                else:
+                    bounds.append(None if bound is None else operator.index(bound))
+            step = None if item.step is None else operator.index(item.step)  # a computed step: a guard
+            template.append(DynamicSlice(*bounds, step))
         elif isinstance(item, slice):
             template.append(slice(*(None if v is None else operator.index(v)
                                     for v in (item.start, item.stop, item.step))))
@@ -77,26 +110,44 @@ def split_index(index, first_position: int):
     return tuple(template), operands
 
 
+def _computed_bound(bound) -> bool:
+    return isinstance(bound, Tracer) and bound.ndim == 0
+
+
 def build_index(template, operands):
     """The NumPy index a template stands for, given its operands' values."""
-    items = tuple(operands[t.position - _first(template)] if isinstance(t, IndexOperand) else t
-                  for t in template)
+    first = _first(template)
+    operand_at = lambda position: operands[position - first]  # noqa: E731
+    items = tuple(operand_at(t.position) if isinstance(t, IndexOperand)
+                  else t.value(operand_at) if isinstance(t, DynamicSlice) else t for t in template)
     return items[0] if len(items) == 1 else items
 
 
+def _positions(template) -> list:
+    """The operand positions a template refers to, index arrays and computed slice bounds."""
+    return [p for t in template for p in (
+        [t.position] if isinstance(t, IndexOperand) else t.positions() if isinstance(t, DynamicSlice) else [])]
+
+
 def _first(template) -> int:
-    return min((t.position for t in template if isinstance(t, IndexOperand)), default=0)
+    return min(_positions(template), default=0)
+
+
+def _bound_ast(bound, args):
+    return args[bound.position] if isinstance(bound, IndexOperand) else None if bound is None else py_literal(bound)
 
 
 def _index_ast(template, args):
-    items = [args[t.position] if isinstance(t, IndexOperand) else py_literal(t) for t in template]
+    items = [args[t.position] if isinstance(t, IndexOperand)
+             else ast.Slice(_bound_ast(t.start, args), _bound_ast(t.stop, args), _bound_ast(t.step, args))
+             if isinstance(t, DynamicSlice) else py_literal(t) for t in template]
     return items[0] if len(items) == 1 else ast.Tuple(elts=items, ctx=ast.Load())
 
 
 def _index_value_ast(template, args):
     """The index as an ordinary value (an argument of np.add.at), where ``1:`` is not valid syntax."""
-    items = [call(ast.Name(id="slice"), [py_literal(v) for v in (t.start, t.stop, t.step)])
-             if isinstance(t, slice) else t for t in template]
+    items = [call(ast.Name(id="slice"), [_bound_ast(v, args) or py_literal(None) for v in (t.start, t.stop, t.step)])
+             if isinstance(t, (slice, DynamicSlice)) else t for t in template]
     return _index_ast(items, args)
 
 
@@ -111,7 +162,8 @@ def _has_advanced(template) -> bool:
 def _renumber(template, first_position: int):
     """``template`` with its operands numbered from ``first_position``."""
     shift = first_position - _first(template)
-    return tuple(IndexOperand(t.position + shift) if isinstance(t, IndexOperand) else t for t in template)
+    return tuple(IndexOperand(t.position + shift) if isinstance(t, IndexOperand)
+                 else t.shifted(shift) if isinstance(t, DynamicSlice) else t for t in template)
 
 
 # --- np.arange as a traced constant (index grids, diagonals) --------------------------------
@@ -316,10 +368,11 @@ def getitem(x, index):
         # (np.transpose(2.0) is a 0-d array in NumPy, and np.transpose(2.0)[None] is valid)
         return np.reshape(x, (1,) * template.count(None))
     _guard_mask_sizes(operands)
+    _guard_slice_lengths(template, operands, np.shape(x))
     out = getitem_p.bind(x, *operands, index=template)
     if isinstance(x, Tracer) and out._view_of is x:
         if _is_view(template, x.ndim):
-            out._view_kind = ("index", template)
+            out._view_kind = ("index", (template, tuple(operands)))
         else:  # bind linked it as a view: NumPy makes a copy here
             unlink_view(x, out)
     return out
@@ -339,6 +392,7 @@ def setitem(x, index, value, *, constant_operands=()):
     """
     template, operands = split_index(index, 2)
     _guard_mask_sizes(operands)
+    _guard_slice_lengths(template, operands, x.shape)
     # not getattr(value, "dtype", np.result_type(value)): the default runs first, and fails on a Tracer
     value_dtype = value.dtype if hasattr(value, "dtype") else np.result_type(value)
     if np.dtype(value_dtype).kind in "fc" and x.dtype.kind not in "fc":
@@ -375,6 +429,43 @@ def _guard_mask_sizes(operands):
     for mask in operands:
         if isinstance(mask, Tracer) and mask.dtype.kind == "b":
             _guard_count(mask)
+
+
+# --- how many elements a slice with computed bounds selects -------------------------------
+def _slice_length(*bounds, spec, n):
+    return len(range(n)[spec.value(lambda position: bounds[position])])
+
+
+def _emit_slice_length(args, spec, n):  # len(range(50)[i0:i1])
+    return call(ast.Name(id="len"), [ast.Subscript(value=call(ast.Name(id="range"), [py_literal(n)]),
+                                                    slice=_index_ast((spec,), args), ctx=ast.Load())])
+
+
+slice_length_p = Primitive("slice_length", _slice_length, _emit_slice_length, differentiable=False)
+
+
+def _guard_slice_lengths(template, operands, shape) -> None:
+    """A slice with computed bounds selects as many elements on every call as when it was traced
+    (the result's shape depends on it): the generated code checks it."""
+    first, axis = _first(template), 0
+    for k, item in enumerate(template):
+        if item is Ellipsis:  # the items after it index the last axes
+            axis = len(shape) - sum(_width(t, operands, first) for t in template[k + 1:])
+        elif isinstance(item, DynamicSlice):
+            bounds = [operands[p - first] for p in item.positions()]
+            spec = item.shifted(-min(item.positions()))
+            length = slice_length_p.bind(*bounds, spec=spec, n=shape[axis])
+            guard_p.bind(length, kind="int", expected=_slice_length(*map(_value, bounds), spec=spec, n=shape[axis]))
+        axis += _width(item, operands, first)
+
+
+def _width(item, operands, first) -> int:
+    """How many axes of the indexed array an index item consumes."""
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, IndexOperand) and _dtype(operands[item.position - first]).kind == "b":
+        return np.ndim(operands[item.position - first])  # a mask spans as many axes as it has
+    return 1
 
 
 def _emit_count_nonzero(args, axis=None, keepdims=False):
