@@ -112,3 +112,32 @@ def test_other_libraries_run_the_corpus_with_their_numpy_swapped_in():
     assert result.others_us["wrong"] == "disagrees with tracediff"
     assert latent.np is np
     assert "| fake µs | wrong µs |" in bench.report_corpus([result])
+
+
+# --- the loop section (bench_loops.py) -----------------------------------------------------------
+
+
+def test_loop_workloads_hand_gradients_agree_on_short_loops(capsys):
+    from tracediff import bench_loops as bl
+
+    r = np.random.default_rng(0)
+    short = [bl.LoopWorkload("spring n=7", bl._spring, (np.array([2.0, 0.1]), 7), (0,), bl._spring_hand, 7),
+             bl.LoopWorkload("rnn 3 steps", bl._rnn, bl._rnn_args(batch=2, d=3, hidden=4, steps=3), (0, 1, 2, 3),
+                             bl._rnn_hand, 3),
+             bl.LoopWorkload("rk4 6 steps", bl._rk4, (r.standard_normal((3, 3)), r.standard_normal(3), 6), (0,),
+                             bl._rk4_hand, 6)]
+    results = [bl.run_loop_workload(w, {}, budget=0.001) for w in short]
+    table = bl.report_loops(results)
+    assert "| spring n=7 |" in table and "generated lines" in table
+    for w in short:  # and the hand-written gradients are right: against finite differences
+        td.testing.check_grads(lambda a: w.loss(np)(*w.args[:w.argnums[0]], a, *w.args[w.argnums[0] + 1:]),
+                               w.args[w.argnums[0]])
+
+
+def test_a_wrong_hand_gradient_of_a_loop_is_refused():
+    from tracediff import bench_loops as bl
+
+    w = bl.LoopWorkload("spring n=3", bl._spring, (np.array([2.0, 0.1]), 3), (0,),
+                        lambda p, n: (bl._spring_hand(p, n)[0] * 1.01,), 3)
+    with pytest.raises(AssertionError, match="differs from the hand-written one"):
+        bl.run_loop_workload(w, {}, budget=0.001)

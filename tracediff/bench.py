@@ -6,6 +6,7 @@ PyTorch and JAX when they are installed), timed in one process and one run.
     python -m tracediff.bench --quick --json out.json
     python -m tracediff.bench --only checkpoint  # peak memory with and without td.checkpoint
     python -m tracediff.bench --only corpus      # the programs of tests/corpus/ (corpus gmm: one)
+    python -m tracediff.bench --only loops       # long Python loops: first call, source length (bench_loops.py)
 
 Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
 hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
@@ -141,7 +142,7 @@ RNN_STEPS = 20
 def _rnn(xp):
     def rnn_loss(Wx, Wh, b, Wo, xs, y):
         h = xp.tanh(xs[0] @ Wx + b)
-        for t in range(1, RNN_STEPS):
+        for t in range(1, len(xs)):
             h = xp.tanh(xs[t] @ Wx + h @ Wh + b)
         return xp.mean((h @ Wo - y) ** 2)
     return rnn_loss
@@ -149,14 +150,14 @@ def _rnn(xp):
 
 def _rnn_hand(Wx, Wh, b, Wo, xs, y):
     hs = [np.tanh(xs[0] @ Wx + b)]
-    for t in range(1, RNN_STEPS):
+    for t in range(1, len(xs)):
         hs.append(np.tanh(xs[t] @ Wx + hs[-1] @ Wh + b))
     h = hs[-1]
     d_out = 2 * (h @ Wo - y) / y.size
     gWo = h.T @ d_out
     dh = d_out @ Wo.T
     gWx, gWh, gb = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
-    for t in range(RNN_STEPS - 1, -1, -1):
+    for t in range(len(xs) - 1, -1, -1):
         dpre = dh * (1 - hs[t] ** 2)
         gWx += xs[t].T @ dpre
         gb += dpre.sum(axis=0)
@@ -185,11 +186,11 @@ def _mlp_args(n, d, hidden, classes):
             r.standard_normal((n, d)), np.eye(classes)[r.integers(0, classes, n)])
 
 
-def _rnn_args(batch=16, d=8, hidden=32):
+def _rnn_args(batch=16, d=8, hidden=32, steps=RNN_STEPS):
     r = _rng(7)
     return (r.standard_normal((d, hidden)) * 0.3, r.standard_normal((hidden, hidden)) * 0.2,
             np.zeros(hidden), r.standard_normal((hidden, 1)) * 0.3,
-            r.standard_normal((RNN_STEPS, batch, d)), r.standard_normal((batch, 1)))
+            r.standard_normal((steps, batch, d)), r.standard_normal((batch, 1)))
 
 
 def workloads() -> list[Workload]:
@@ -637,7 +638,7 @@ def report(results: list[Result], scaling, libs) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> list[Result | CorpusResult]:
+def main(argv=None) -> list:
     parser = argparse.ArgumentParser(prog="python -m tracediff.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=[], help="run workloads whose name contains one of these words")
     parser.add_argument("--quick", action="store_true", help="shorter timing samples, no scaling run")
@@ -656,6 +657,14 @@ def main(argv=None) -> list[Result | CorpusResult]:
     if not options.only or "checkpoint" in options.only:
         print("  deep chain with td.checkpoint ...", file=sys.stderr, flush=True)
         checkpoint = checkpoint_comparison(size=10 ** 5 if options.quick else 10 ** 6, budget=budget)
+    loops = []
+    if not options.only or "loops" in options.only:
+        from .bench_loops import loop_libraries, loop_workloads, report_loops, run_loop_workload
+
+        loop_libs = {} if options.no_others else loop_libraries()
+        for w in loop_workloads(options.quick):
+            print(f"  loops: {w.name} ...", file=sys.stderr, flush=True)
+            loops.append(run_loop_workload(w, loop_libs, budget))
     corpus = []
     if not options.only or "corpus" in options.only:  # --only corpus gmm: just that program
         programs = corpus_programs()
@@ -666,14 +675,16 @@ def main(argv=None) -> list[Result | CorpusResult]:
             corpus.append(run_corpus_program(name, programs[name], corpus_libs, budget))
     print("\n\n".join(([report(results, scaling, libs)] if results else [])
                        + ([report_checkpoint(checkpoint)] if checkpoint else [])
+                       + ([report_loops(loops)] if loops else [])
                        + ([report_corpus(corpus)] if corpus else [])))
     if options.json:
         with open(options.json, "w") as f:
             json.dump({"results": [{**r.__dict__, "ratio": r.ratio} for r in results],
                        "first_call_scaling": scaling,
                        "checkpoint": checkpoint.__dict__ if checkpoint else None,
+                       "loops": [r.__dict__ for r in loops],
                        "corpus": [r.__dict__ for r in corpus]}, f, indent=2)
-    return results + corpus
+    return results + loops + corpus
 
 
 if __name__ == "__main__":
