@@ -121,7 +121,7 @@ def test_names_that_would_shadow_what_the_code_uses_are_renamed():
     params = [a.arg for a in fn.args.args]
     assert params == ["np_", "int_", "GuardFailed_", "c0"], params  # c0: not a constant's _c0
     assert re.search(r"if int\(\w+\) != 3:", src)  # the builtin, not the argument
-    assert "_c0" in src  # SCALE, a constant of the module, is not shadowed by the argument
+    assert "SCALE" in src  # a constant of the module, under the user's name
     got = g(*args)
     for i in range(4):
         expected = _fd_grad(lambda v, i=i: f(*args[:i], v, *args[i + 1:]), args[i])
@@ -511,3 +511,27 @@ def test_reductions_and_reshapes_are_methods_of_arrays_and_functions_of_floats()
     assert ".reshape(" in source and "np.reshape" not in source
     assert td.grad(lambda x: np.sum(x) * 2)(3.0) == 2.0  # a float has no .sum: np.sum(x)
     assert "np.sum(x)" in td.value_and_grad(lambda x: np.sum(x) * 2).source(3.0)
+
+
+def test_arrays_read_from_outside_keep_the_users_names_without_shadowing_what_the_code_uses():
+    def make():
+        range = np.arange(6.0)  # noqa: A001 (a name the generated code needs as the builtin)
+        x = np.full(6, 2.0)  # and a value of the function's is called x too
+
+        def doubled(v):
+            x = v * 2.0
+            return x
+
+        def f(w, i):
+            return np.sum(doubled(w) * range[i:i + 2] * x[i:i + 2] / 2) + np.sum(np.zeros(2) * w)
+
+        return f
+
+    g = td.grad(make())
+    w = np.array([1.0, -1.0])
+    src = td.value_and_grad(make()).source(w, 1)  # (the value needs doubled's x)
+    assert "range_[" in src and "len(range(6)[" in src  # the builtin stays the builtin
+    assert re.search(r"\bx_\w* = w \* 2.0", src) and "x[i:" in src  # the value renamed, the constant kept
+    for i in range(4):
+        np.testing.assert_allclose(g(w, i), 2.0 * np.arange(6.0)[i:i + 2])
+    assert g.cache_info().traces == 1

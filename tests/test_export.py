@@ -112,7 +112,7 @@ def test_exported_modules_reproduce_the_gradient_without_tracediff(tmp_path):
     assert path == str(tmp_path / "mlp_grad.py")
     assert sorted(os.listdir(tmp_path)) == ["mlp_grad.npz", "mlp_grad.py"]  # TABLE goes to the .npz
     text = (tmp_path / "mlp_grad.py").read_text()
-    assert "_c0 = np.array([0.5, -1.0, 2.0, 0.0, 1.5])" in text  # SHIFT, small, by value
+    assert "SHIFT = np.array([0.5, -1.0, 2.0, 0.0, 1.5])" in text  # small, by value, under its name
     assert "np.load(" in text and "mlp_grad.npz" in text
 
     x32 = rng.standard_normal(3).astype(np.float32)

@@ -311,7 +311,7 @@ class Captures:
             if type(value) is np.ndarray and value.dtype.kind in "biufc" and kind in _REPLACEABLE:
                 stand_in = self._arrays.get(id(value))
                 if stand_in is None:
-                    stand_in = self._arrays[id(value)] = stand_in_array(value)
+                    stand_in = self._arrays[id(value)] = stand_in_array(value, path)
                 self._replace(kind, holder, key, value, stand_in)
             elif isinstance(value, _GENERATORS) and type(value) is not CapturedGenerator:
                 if kind in _REPLACEABLE:

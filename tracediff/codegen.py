@@ -13,12 +13,14 @@ Each node becomes an AST statement whose variables are placeholders; then the ge
   tracebacks, ``inspect`` and ``pdb`` show it. With ``TRACEDIFF_DUMP_DIR`` set, every module is
   also written to a file in that folder and compiled from it.
 
-Arrays the user's code read from outside its arguments are module globals ``_c0``, ``_c1``, ...
-holding the user's array (by reference); a comment at the top shows small ones by value.
+Arrays the user's code read from outside its arguments are module globals named as the user's
+code names them (``X_train``; ``_c0``, ``_c1``, ... for other constants) holding the user's array
+(by reference); a comment at the top shows small ones by value.
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import hashlib
 import io
@@ -275,6 +277,7 @@ class _Module:
 
     def __init__(self):
         self.constants: dict = {}  # id(array) -> name
+        self.unnamed = 0  # constants named _c0, _c1, ...
         self.arrays: dict = {}  # name -> array
         self.callables: dict = {}  # id(function) -> name
         self.functions: dict = {}  # name -> function
@@ -282,11 +285,22 @@ class _Module:
         self.modules: dict = {}  # name -> module other than NumPy the code uses (a primitive's namespace)
         self.names: dict = {}  # var id -> its name, shared by the functions (residuals keep theirs)
         self.temps = itertools.count(1)
+        # Names a constant must not take: the module's functions, builtins the code calls (len,
+        # range, int), and what an exported module defines around the functions.
+        self.reserved: set = set(dir(builtins)) | {"os", "InputsTakeAnotherPath"}
 
-    def literal(self, value) -> ast.expr:
+    def literal(self, value, hint: str | None = None) -> ast.expr:
+        """A constant: an array by reference, as a module global named after the user's name
+        for it (``X_train``, ``self_X``) when there is one, else ``_c0``, ``_c1``, ...; a
+        scalar by value."""
         if isinstance(value, np.ndarray):
             if id(value) not in self.constants:
-                name = f"_c{len(self.constants)}"
+                taken = set(self.arrays) | set(self.functions) | set(self.modules)
+                if hint:
+                    name = safe_identifier(hint, taken, self.reserved)
+                else:
+                    name = next(f"_c{k}" for k in itertools.count(self.unnamed) if f"_c{k}" not in taken)
+                    self.unnamed += 1
                 self.constants[id(value)] = name
                 self.arrays[name] = value  # by reference: in-place changes by the user are seen
             return ast.Name(id=self.constants[id(value)])
@@ -300,7 +314,7 @@ class _Module:
         return self.callables[id(function)]
 
     def operand(self, v) -> ast.expr:
-        node = self.literal(v.value) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
+        node = self.literal(v.value, v.name) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
         node.td_ndim = np.ndim(v.value) if isinstance(v, Literal) else len(v.shape)  # 0: maybe a float
         return node
 
@@ -807,6 +821,7 @@ def _constant_comments(arrays: dict) -> list[str]:
 def generate(functions: list[FunctionSpec], title: str) -> GeneratedModule:
     """Render ``functions`` into one module, compile it and register its source for tracebacks."""
     module = _Module()
+    module.reserved.update(spec.name for spec in functions)
     body: list[str] = []
     for spec in functions:
         body += ["", "", *_function(spec, module)]

@@ -59,14 +59,16 @@ class Literal:
     """A constant operand: a Python scalar, a NumPy scalar or an array captured by reference.
 
     ``captured`` marks values that came from the user's code (arrays the user may change in
-    place): passes must reference them, never fold or rewrite them.
+    place): passes must reference them, never fold or rewrite them. ``name`` is the user's name
+    for an array read from outside the arguments (``X_train``, ``self.X``), for generated code.
     """
 
-    __slots__ = ("value", "captured")
+    __slots__ = ("value", "captured", "name")
 
-    def __init__(self, value: Any, captured: bool = False):
+    def __init__(self, value: Any, captured: bool = False, name: str | None = None):
         self.value = value
         self.captured = captured
+        self.name = name
 
     @property
     def shape(self) -> tuple:

@@ -274,7 +274,7 @@ class Trace:
         if self.on_record is not None and self.in_user_code:
             self.on_record()
         captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
-        inputs = [a._var if isinstance(a, Tracer) else Literal(plain(a), captured) for a in args]
+        inputs = [a._var if isinstance(a, Tracer) else Literal(plain(a), captured, _name_of(a)) for a in args]
         if primitive.checks:  # values never change once computed: checked once is checked
             key = (primitive, tuple(map(operand_key, inputs)), params_key(params))
             if key in self._checked:
@@ -350,10 +350,10 @@ def bind(primitive, args, params):
         trace = current_trace() if primitive.effectful else None
         if trace is None:  # (a draw replayed into a trace is recorded there, never frozen)
             return primitive.impl(*args, **params)
-    args = [plain(a) if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
+    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
-    values = [a._value if isinstance(a, Tracer) else a for a in args]
+    values = [a._value if isinstance(a, Tracer) else plain(a) for a in args]
     out = trace.record(primitive, args, params, primitive.impl(*values, **params))
     if (primitive.is_view and isinstance(args[0], Tracer)
             and np.may_share_memory(out._value, args[0]._value)):  # NumPy returned a view of args[0]
@@ -644,18 +644,21 @@ class CapturedArray(np.ndarray):
         if current_trace() is not None and _holds_tracer_index(index):
             from .primitives.indexing import getitem
 
-            return getitem(plain(self), index)
+            return getitem(self, index)  # (bind records the array itself, under the user's name)
         return plain(self)[index]
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(isinstance(x, Tracer) for x in inputs):
+            return NotImplemented  # the Tracer's turn: it records this array, under its name
         if "out" in kwargs:
             kwargs["out"] = tuple(map(plain, kwargs["out"]))
         return getattr(ufunc, method)(*map(plain, inputs), **kwargs)
 
 
-def stand_in_array(array: np.ndarray) -> CapturedArray:
+def stand_in_array(array: np.ndarray, name: str) -> CapturedArray:
+    """A stand-in for ``array``, which the user's code calls ``name`` (``X_train``, ``self.X``)."""
     stand_in = array.view(CapturedArray)
-    stand_in._original = array
+    stand_in._original, stand_in._name = array, name
     return stand_in
 
 
@@ -665,6 +668,10 @@ def plain(value):
         return value
     original = getattr(value, "_original", None)  # (views of a stand-in, X.T, have none)
     return value.view(np.ndarray) if original is None else original
+
+
+def _name_of(value) -> str | None:
+    return getattr(value, "_name", None) if type(value) is CapturedArray else None
 
 
 def _holds_tracer_index(index) -> bool:
