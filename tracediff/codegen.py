@@ -1,6 +1,11 @@
 """Code generation: IR -> Python AST -> source (astor) -> compiled function.
 
-Each node becomes an AST statement whose variables are placeholders; then the generator
+Each node becomes an AST statement whose variables are placeholders, except that runs of
+iterations that did the same thing (rolling.py) become one ``for`` loop: its body is the nodes of
+one iteration, a carried value keeps one name (set before the loop, updated in the body), and the
+iterations later code reads are kept in lists (``x_steps[i] = x``; the backward loop reads
+``x_steps[998 - i]``). Nothing is folded into or out of a loop's body, nor reused or deleted in
+it. Then the generator
 
 * folds single-use temporaries into the one expression that uses them, within the block of one
   user statement (``g_w = X.T @ g_residual`` rather than ``v6 = X.T`` and ``g_w = v6 @ ...``),
@@ -42,6 +47,7 @@ import numpy as np
 
 from .errors import GuardFailed
 from .ir import Literal, Node, Var, printable, type_str
+from .rolling import Loop, roll
 from .switches import enabled, large_at
 from .primitives.core import np_attr, py_literal
 
@@ -253,6 +259,32 @@ class _Item:
     defines: str | None = None  # the placeholder this node assigns with one simple statement
     inlined: bool = False  # folded into the expression that uses it
     folded_into: int | None = None  # then: the index of that item
+    loop: Loop | None = None  # the rolled loop whose body it is in
+    head: "_LoopHead | None" = None  # on a loop's first item: what comes before its body
+    tail: bool = False  # the last item of a loop's body
+    fold_limit: int | None = None  # in a body: the last item its expression may be folded into
+
+
+@dataclass
+class _LoopHead:
+    """``<prologue>`` then ``for <counter> in range(<count>):`` (a rolled run, see rolling.py)."""
+
+    counter: Var
+    count: int
+    prologue: list  # ast.stmt: initial values of the carried names, the lists of saved values
+    comment: str | None
+
+
+class _Indexed:
+    """An operand that is one iteration's value of a rolled loop, kept in a list: ``saved[3]``,
+    or ``saved[i]``-like (``index`` is (a, b, counter): iteration a*counter + b)."""
+
+    def __init__(self, saved: Var, index, var: Var):
+        self.saved, self.index, self.var = saved, index, var
+
+    @property
+    def shape(self) -> tuple:
+        return self.var.shape
 
 
 def _placeholder(var: Var) -> str:
@@ -288,6 +320,7 @@ class _Module:
         # Names a constant must not take: the module's functions, builtins the code calls (len,
         # range, int), and what an exported module defines around the functions.
         self.reserved: set = set(dir(builtins)) | {"os", "InputsTakeAnotherPath"}
+        self.synthetic = itertools.count(1)
 
     def literal(self, value, hint: str | None = None) -> ast.expr:
         """A constant: an array by reference, as a module global named after the user's name
@@ -314,9 +347,21 @@ class _Module:
         return self.callables[id(function)]
 
     def operand(self, v) -> ast.expr:
+        if isinstance(v, _Indexed):
+            node = ast.Subscript(value=ast.Name(id=_placeholder(v.saved), ctx=ast.Load()),
+                                 slice=_index_expression(v.index), ctx=ast.Load())
+            node.td_ndim = len(v.var.shape)
+            return node
         node = self.literal(v.value, v.name) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
         node.td_ndim = np.ndim(v.value) if isinstance(v, Literal) else len(v.shape)  # 0: maybe a float
         return node
+
+    def fresh_var(self, shape: tuple, dtype, like: Var | None = None) -> Var:
+        """A value of the generated code only (a loop counter, a list of saved values)."""
+        var = Var(f"r{next(self.synthetic)}", shape, np.dtype(dtype))
+        if like is not None:
+            var.name, var.grad_of = like.name, like.grad_of
+        return var
 
     def statements(self, node: Node) -> tuple:
         """(statements, the placeholder assigned by a single simple statement or None)."""
@@ -431,14 +476,20 @@ def _width(node) -> int:
 
 def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     """Fold each temporary used once into the statement that uses it, in the same block, when
-    no effect (a guard, a random draw) lies between and the statement stays short."""
+    no effect (a guard, a random draw) lies between and the statement stays short.
+
+    In a rolled loop's body only within the body, and an expression that reads the previous
+    iteration's value of a name the body assigns again (``x = x + dt * v``) no further than that
+    assignment (``item.fold_limit``): moved past it, the read would see the new value."""
     outputs = {v.id for v in spec.outputs if isinstance(v, Var)}
     effects = list(itertools.accumulate(int(item.node.primitive.effectful) for item in items))
 
     def kept(item) -> bool:  # a statement of its own whatever is folded
         var = item.node.out
         return (item.defines is None or item.node.primitive.effectful or var.name is not None
-                or var.id in outputs or len(scan.loads.get(item.defines, ())) != 1)
+                or var.id in outputs or len(scan.loads.get(item.defines, ())) != 1
+                or (item.loop is not None and (len(item.stmts) != 1 or item.tail)))
+    limits = [item.fold_limit for item in items]
 
     # Folding a value computes it later, at its use. For a large value that must not keep a
     # large temporary it reads alive past large statements in between, beyond that temporary's
@@ -451,8 +502,8 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         soonest = math.inf
         for v in item.node.inputs:
             k = item_of.get(v.id) if isinstance(v, Var) else None
-            if k is None:
-                continue  # an argument or a constant: alive throughout
+            if k is None or k >= len(dies_at):
+                continue  # an argument or a constant (alive throughout), or a loop's carried value
             if not kept(items[k]):
                 soonest = min(soonest, dies_at[k])
             elif _large(v):
@@ -468,10 +519,16 @@ def _fold_temporaries(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         if _large(var) and (_is_ufunc_call(parent) or (
                 large_statements[consumer - 1] != large_statements[index] and dies_at[index] < consumer)):
             continue  # named: it can take a call's result in place, or it is computed in time
-        if (consumer > index and (items[consumer].block == item.block or _large(var))
+        if (consumer > index and items[consumer].loop is item.loop  # never into or out of a loop's body
+                and (items[consumer].block == item.block or _large(var))
                 and effects[consumer - 1] == effects[index]  # no effect in between
-                and items[consumer].node.primitive.emit_statements is None and len(items[consumer].stmts) == 1):
+                and items[consumer].node.primitive.emit_statements is None
+                # (a body's statement may be followed by the list that saves its value)
+                and (len(items[consumer].stmts) == 1 or (items[consumer].loop is not None and not items[consumer].tail))
+                and (limits[index] is None or consumer <= limits[index])):
             folds.setdefault(consumer, []).append((index, scan.loads[item.defines][0]))
+            if limits[index] is not None:  # the consumer now reads what this expression reads
+                limits[consumer] = min(limits[index], limits[consumer] if limits[consumer] is not None else math.inf)
     widths: dict = {}
     for consumer in sorted(folds):
         width = widths.get(consumer) or _width(items[consumer].stmts[0])
@@ -510,7 +567,7 @@ def _owns_its_array(node: Node) -> bool:
     return prim.name in _FRESH or prim in _ufuncs_of()
 
 
-def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
+def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan, looped=frozenset()) -> None:
     """Write an elementwise result into the array of a large operand that dies there (``out=``),
     rather than into a new one: ``np.multiply(t1, 2.0, out=t1)``.
 
@@ -524,7 +581,8 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
     viewed = {v.id for n in producer.values()
               if n.primitive.shares_first_operand or n.primitive.alias
               for v in n.inputs[:1] if isinstance(v, Var)}
-    kept = {v.id for v in spec.outputs if isinstance(v, Var)} | {v.id for v in spec.params}
+    # (values a rolled loop reads or writes are kept too: an iteration's list may hold them)
+    kept = {v.id for v in spec.outputs if isinstance(v, Var)} | {v.id for v in spec.params} | set(looped)
     buffers = {}
     for var_id, node in producer.items():
         var = node.out
@@ -537,7 +595,7 @@ def _reuse_dead_buffers(items: list, spec: FunctionSpec, scan: _Scan) -> None:
         for index, *_ in scan.loads.get(name, ()):
             loads_in.setdefault(name, {}).setdefault(_evaluated_at(items, index), []).append(index)
     for index, item in enumerate(items):
-        if item.inlined or item.defines is None:
+        if item.inlined or item.defines is None or item.loop is not None:
             continue
         for parent, field_name, i, expr in list(_expressions(item.stmts[0], "value")):
             node = getattr(expr, "td_node", None)
@@ -623,42 +681,248 @@ def _evaluated_at(items: list, index: int) -> int:
 
 
 def _function(spec: FunctionSpec, module: _Module) -> list[str]:
-    items: list[_Item] = []
-    headers: list = []  # (comment or None, in the backward pass) per block
-    key, backward_seen = object(), False
-    for node in spec.nodes:
-        backward = node.backward_of is not None
-        backward_seen = backward_seen or backward
-        where = _where(node)
-        if where is not None:
-            new_key, header = (backward, where), _header(where, backward)
-        elif backward_seen:  # zeros and copies tracediff adds after the backward pass
-            new_key, header = "results", "# results"
-        else:  # a node with no line of the user's stays in its block
-            new_key, header = (key if headers else None), None
-        if new_key != key or not headers:
-            headers.append((header, backward_seen))
-            key = new_key
-        stmts, defines = module.statements(node)
-        items.append(_Item(node, stmts, len(headers) - 1, defines))
-    returned = [v if isinstance(v, Var) else module.literal(v.value) for v in spec.outputs]
+    entries, in_loop = roll(spec.nodes) if enabled("roll_loops") else (spec.nodes, {})
+    build = _Builder(module, in_loop, spec.nodes)
+    if in_loop:
+        build.mark_saved(entries, spec.outputs)
+    for entry in entries:
+        if isinstance(entry, Loop):
+            build.loop(entry)
+        else:
+            build.add(build.substituted(entry))
+    items, headers = build.items, build.headers
+    returned = [module.operand(r) if isinstance(r, _Indexed) else r if isinstance(r, Var) else module.literal(r.value)
+                for r in map(build.reference, spec.outputs)]
     scan = _Scan()
     for index, item in enumerate(items):
+        if item.head is not None:
+            for stmt in item.head.prologue:
+                scan.add(index, stmt)
         for stmt in item.stmts:
             scan.add(index, stmt)
-    scan.free.update(n.id for expr in returned if isinstance(expr, ast.expr)
-                     for n in ast.walk(expr) if isinstance(n, ast.Name))
+    for expr in returned:
+        if isinstance(expr, ast.expr):
+            for n in ast.walk(expr):
+                if isinstance(n, ast.Name) and n.id.startswith(_PLACEHOLDER):
+                    scan.placeholders.append(n)  # an iteration's value from a loop's list
+                elif isinstance(n, ast.Name):
+                    scan.free.add(n.id)
+    if build.synthetic:
+        scan.free.add("range")  # the loops' header calls it: no value may take its name
     if enabled("fold"):
         _fold_temporaries(items, spec, scan)
     if enabled("reuse_buffers"):
-        _reuse_dead_buffers(items, spec, scan)
-    names = _choose_names(spec, items, module, scan.free)
+        _reuse_dead_buffers(items, spec, scan, build.looped)
+    names = _choose_names(spec, items, module, scan.free, build.synthetic)
     for name_node in scan.placeholders:  # (a Name may be listed twice; a folded one has no name)
         name_node.id = names.get(name_node.id, name_node.id)
     return _lay_out(spec, items, headers, names, returned)
 
 
-def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -> dict:
+class _Builder:
+    """Items and comment blocks of one function, node by node and rolled loop by rolled loop."""
+
+    def __init__(self, module: _Module, in_loop: dict, nodes: list):
+        self.module, self.in_loop, self.nodes = module, in_loop, nodes
+        self.items: list[_Item] = []
+        self.headers: list = []  # (comment or None, in the backward pass) per block
+        self.key, self.backward_seen, self.new_block = object(), False, False
+        self.saved: dict = {}  # (loop, offset) -> the Var of the list keeping its every iteration
+        self.synthetic: list = []  # (Var, name hint or names -> hint): counters, lists, carried values
+        self.looped: set = set()  # ids of values a rolled loop reads or writes: never reused, deleted
+
+    def add(self, node: Node, loop: Loop | None = None) -> _Item:
+        backward = node.backward_of is not None
+        self.backward_seen = self.backward_seen or backward
+        where = _where(node)
+        if where is not None:
+            new_key, header = (backward, where), _header(where, backward)
+        elif self.backward_seen:  # zeros and copies tracediff adds after the backward pass
+            new_key, header = "results", "# results"
+        else:  # a node with no line of the user's stays in its block
+            new_key, header = (self.key if self.headers else None), None
+        if new_key != self.key or not self.headers or self.new_block:
+            self.headers.append((header, self.backward_seen))
+            self.key, self.new_block = new_key, False
+        stmts, defines = self.module.statements(node)
+        self.items.append(_Item(node, stmts, len(self.headers) - 1, defines, loop=loop))
+        return self.items[-1]
+
+    # --- values of rolled loops --------------------------------------------------------------
+
+    def mark_saved(self, entries: list, outputs: list) -> None:
+        """Make a list for each loop value some later code reads at another iteration than the
+        last (the last one is in the body's name when the loop is done)."""
+        def read(v):
+            where = self.in_loop.get(v.id) if isinstance(v, Var) else None
+            if where is not None and where[1] != where[0].count - 1:
+                self._saved(where[0], where[2])
+
+        for entry in entries:
+            if isinstance(entry, Loop):
+                for v in entry.inits.values():
+                    read(v)
+                for cls_row in entry.classes:
+                    for cls in cls_row:
+                        if cls[0] == "iter":
+                            loop, q, a, b = cls[1:]
+                            if a != 0 or b != loop.count - 1:
+                                self._saved(loop, q)
+            else:
+                for v in entry.inputs:
+                    read(v)
+        for v in outputs:
+            read(v)
+
+    def _saved(self, loop: Loop, q: int) -> Var:
+        if (loop, q) not in self.saved:
+            var = loop.nodes[q].out
+            self.saved[loop, q] = saved = self.module.fresh_var((), object)
+            self.synthetic.append((saved, lambda names, var=var: f"{var.name or names.get(_placeholder(var), 'saved')}_steps"))
+        return self.saved[loop, q]
+
+    def reference(self, v):
+        """Operand ``v`` read outside the loop that made it: the body's name after the last
+        iteration, an element of the saved list for another one."""
+        where = self.in_loop.get(v.id) if isinstance(v, Var) else None
+        if where is None:
+            return v
+        loop, t, q = where
+        if t == loop.count - 1:
+            return loop.nodes[q].out
+        return _Indexed(self.saved[loop, q], t, loop.nodes[q].out)
+
+    def substituted(self, node: Node) -> Node:
+        inputs = [self.reference(v) for v in node.inputs]
+        if all(a is b for a, b in zip(inputs, node.inputs)):
+            return node
+        return Node(node.primitive, inputs, node.params, node.out, node.loc, node.backward_of)
+
+    # --- a rolled loop -----------------------------------------------------------------------
+
+    def loop(self, loop: Loop) -> None:
+        module = self.module
+        counter = module.fresh_var((), np.intp)
+        self.synthetic.append((counter, "i"))
+        carried = self._carried(loop)
+        prologue = []
+        for q in sorted(loop.inits):
+            init = self.reference(loop.inits[q])
+            value = module.operand(init) if not isinstance(init, Literal) else module.literal(init.value)
+            prologue.append(ast.Assign(targets=[ast.Name(id=_placeholder(carried[q]), ctx=ast.Store())], value=value))
+            if isinstance(init, Var):
+                self.looped.add(init.id)
+        for q in range(len(loop.nodes)):
+            if (loop, q) in self.saved:
+                empty = ast.BinOp(left=ast.List(elts=[ast.Constant(None)], ctx=ast.Load()), op=ast.Mult(),
+                                  right=ast.Constant(loop.count))
+                prologue.append(ast.Assign(targets=[ast.Name(id=_placeholder(self.saved[loop, q]), ctx=ast.Store())],
+                                           value=empty))
+        self.new_block = True
+        first = len(self.items)
+        for q, (node, classes) in enumerate(zip(loop.nodes, loop.classes)):
+            inputs = [self._operand(loop, v, cls, carried, counter) for v, cls in zip(node.inputs, classes)]
+            params = node.params
+            if len(classes) > len(node.inputs):  # ("ints", steps, starts): an index moving with the counter
+                _, steps, starts = classes[-1]
+                moving = iter(zip(steps, starts))
+                index = tuple(_index_expression((*next(moving), counter)) if type(t) is int else t
+                              for t in params["index"])
+                params = {**params, "index": index}
+            guards = len(module.guards)
+            item = self.add(Node(node.primitive, inputs, params, node.out, node.loc, node.backward_of), loop)
+            if len(module.guards) > guards:  # a failure names the guard of the first iteration
+                module.guards[guards] = self._first_block_node(loop, q)
+            self.looped.update(v.id for v in inputs if isinstance(v, Var))
+            if node.out is not None:
+                self.looped.add(node.out.id)
+            for cls in classes:  # the previous iteration's value, in a name assigned again at offset r
+                if cls[0] == "carry" and carried[cls[1]] is loop.nodes[cls[1]].out:
+                    limit = first + cls[1]
+                    item.fold_limit = limit if item.fold_limit is None else min(item.fold_limit, limit)
+            if (loop, q) in self.saved:
+                store = ast.Subscript(value=ast.Name(id=_placeholder(self.saved[loop, q]), ctx=ast.Load()),
+                                      slice=ast.Name(id=_placeholder(counter), ctx=ast.Load()), ctx=ast.Store())
+                item.stmts.append(ast.Assign(targets=[store], value=ast.Name(id=_placeholder(node.out), ctx=ast.Load())))
+        updates = [(carried[q], loop.nodes[q].out) for q in sorted(carried) if carried[q] is not loop.nodes[q].out]
+        if updates:  # carried values read after their offset has its new value: updated at the end
+            targets = [ast.Name(id=_placeholder(c), ctx=ast.Store()) for c, _ in updates]
+            values = [ast.Name(id=_placeholder(v), ctx=ast.Load()) for _, v in updates]
+            if len(updates) == 1:
+                self.items[-1].stmts.append(ast.Assign(targets=targets, value=values[0]))
+            else:
+                self.items[-1].stmts.append(ast.Assign(targets=[ast.Tuple(elts=targets, ctx=ast.Store())],
+                                                       value=ast.Tuple(elts=values, ctx=ast.Load())))
+            self.looped.update(c.id for c, _ in updates)
+        self.items[first].head = _LoopHead(counter, loop.count, prologue, _loop_comment(loop))
+        self.items[-1].tail = True
+        self.new_block = True
+
+    def _first_block_node(self, loop: Loop, q: int) -> Node:
+        return self.nodes[loop.start + q]
+
+    def _carried(self, loop: Loop) -> dict:
+        """Offset -> the name a carried value has in the body: the offset's own name when every
+        read of it comes before the offset is assigned again, a name of its own otherwise."""
+        late = set()
+        for o, (node, classes) in enumerate(zip(loop.nodes, loop.classes)):
+            for cls in classes:
+                if cls[0] == "carry" and (o > cls[1] or (o == cls[1] and node.primitive.emit_statements is not None)):
+                    late.add(cls[1])
+        carried = {}
+        for q in loop.inits:
+            var = loop.nodes[q].out
+            if q in late:
+                carried[q] = self.module.fresh_var(var.shape, var.dtype)
+                self.synthetic.append((carried[q], f"{var.name or 'carried'}_before"))
+            else:
+                carried[q] = var
+        return carried
+
+    def _operand(self, loop: Loop, v, cls: tuple, carried: dict, counter: Var):
+        kind = cls[0]
+        if kind == "inv":
+            return self.reference(v)
+        if kind == "int":
+            return loop.nodes[cls[1]].out
+        if kind == "carry":
+            return carried[cls[1]]
+        earlier, q, a, b = cls[1:]  # "iter": iteration a*counter + b of an earlier loop
+        var = earlier.nodes[q].out
+        if a == 0:
+            return var if b == earlier.count - 1 else _Indexed(self.saved[earlier, q], b, var)
+        return _Indexed(self.saved[earlier, q], (a, b, counter), var)
+
+
+def _index_expression(index) -> ast.expr:
+    """``3``, or ``i``, ``i + 2``, ``998 - i``, ``2 * i + 1`` for (a, b, counter)."""
+    if isinstance(index, int):
+        return ast.Constant(index)
+    a, b, counter = index
+    if a == 0:
+        return py_literal(b)
+    name = ast.Name(id=_placeholder(counter), ctx=ast.Load())
+    if a == 1:
+        term = name
+    elif a == -1:
+        return ast.BinOp(left=ast.Constant(b), op=ast.Sub(), right=name) if b else ast.UnaryOp(op=ast.USub(), operand=name)
+    else:
+        term = ast.BinOp(left=ast.Constant(a), op=ast.Mult(), right=name)
+    return ast.BinOp(left=term, op=ast.Add(), right=ast.Constant(b)) if b else term
+
+
+def _loop_comment(loop: Loop) -> str | None:
+    """``# for: 1000 iterations of model.py:7-9`` (``grad of model.py:7-9`` in the backward pass)."""
+    places = [w for w in map(_where, loop.nodes) if w is not None]
+    if not places:
+        return f"# for: {loop.count} iterations"
+    lines = sorted({w.lineno for w in places if w.filename == places[0].filename})
+    span = f"{lines[0]}" if len(lines) == 1 else f"{lines[0]}-{lines[-1]}"
+    grad = "grad of " if any(n.backward_of is not None for n in loop.nodes) else ""
+    return _comment(f"# for: {loop.count} iterations of {grad}{places[0].filename}:{span}")
+
+
+def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set, synthetic=()) -> dict:
     """Placeholder -> name for this function: the user's names first, then cotangents and
     temporaries, in the order they are defined (so the same graph always gets the same names)."""
     taken = NameSet(set(_RESERVED) | set(module.arrays) | set(module.functions) | set(module.modules) | free)
@@ -712,23 +976,33 @@ def _choose_names(spec: FunctionSpec, items: list, module: _Module, free: set) -
             taken.add(temp)
             names[_placeholder(var)] = temp
             module.names[var.id] = temp
+    for var, hint in synthetic:  # a loop's counter, lists and carried values
+        hint = hint(names) if callable(hint) else hint
+        names[_placeholder(var)] = safe_identifier(hint, taken, used)
     return names
 
 
 def _dead_after(items: list, names: dict, keep: set) -> dict:
     """Item index -> the large values no later statement reads, to delete after that item."""
     last, defined_at = {}, {}
+    loop_end, end = {}, None  # item index -> the last item of the loop it is in
+    for index in range(len(items) - 1, -1, -1):
+        if items[index].tail:
+            end = index
+        if items[index].loop is None:
+            end = None
+        elif end is not None:
+            loop_end[index] = end
     for index, item in enumerate(items):
-        if item.inlined:
-            continue
-        for stmt in item.stmts:
+        at = loop_end.get(index, index)  # a value read in a loop lives until the loop is done
+        for stmt in (item.head.prologue if item.head is not None else []) + ([] if item.inlined else item.stmts):
             roots = [stmt.test, stmt.value] if isinstance(stmt, _Guard) else [stmt]
             for root in roots:
                 for node in ast.walk(root):
                     if isinstance(node, ast.Name):
-                        last[node.id] = index
+                        last[node.id] = at
         out = item.node.out
-        if out is not None and _large(out):
+        if out is not None and _large(out) and item.loop is None and not item.inlined:
             name = names.get(_placeholder(out))
             if name is not None and name not in keep:
                 defined_at[name] = index
@@ -745,22 +1019,33 @@ def _lay_out(spec: FunctionSpec, items: list, headers: list, names: dict, return
     # Large intermediates are deleted once no statement reads them, so they are freed before the
     # function returns (peak memory); smaller ones are left to the return.
     dead = _dead_after(items, names, set(params) | set(outs)) if enabled("free") else {}
-    block = None
+    block, indent, marked = None, "    ", False
     for index, item in enumerate(items):
-        if item.inlined:
+        header, backward = headers[item.block]
+        if item.inlined and item.head is None:
             continue
+        if backward and not marked:
+            lines.append("    # --- backward pass ---")
+            marked = True
+        if item.head is not None:  # a rolled loop starts: its carried values, its lists, its header
+            lines.extend(f"{indent}{line}" for stmt in item.head.prologue for line in _source(stmt).split("\n"))
+            if item.head.comment is not None:
+                lines.append(f"{indent}{item.head.comment}")
+            lines.append(f"{indent}for {names[_placeholder(item.head.counter)]} in range({item.head.count}):")
+            indent, block = indent + "    ", None
+            if item.inlined:  # (its statement is folded into a later one of the body)
+                continue
         if item.block != block:
-            header, backward = headers[item.block]
-            if backward and (block is None or not headers[block][1]):
-                lines.append("    # --- backward pass ---")
             if header is not None:
-                lines.append(f"    {header}")
+                lines.append(f"{indent}{header}")
             block = item.block
         for stmt in item.stmts:
             rendered = stmt.render() if isinstance(stmt, _Guard) else _source(stmt).split("\n")
-            lines.extend(f"    {line}" for line in rendered)
+            lines.extend(f"{indent}{line}" for line in rendered)
+        if item.tail:
+            indent, block = indent[:-4], None
         if index in dead:
-            lines.append(f"    del {', '.join(dead[index])}")
+            lines.append(f"{indent}del {', '.join(dead[index])}")
     lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}" if outs else "    return ()")
     return lines
 

@@ -30,11 +30,15 @@ OPTIMIZATIONS = {
     "fold": "temporaries used once written inside the expression that uses them (codegen.py)",
     "reuse_buffers": "results of large values written out= into dead temporaries (codegen.py)",
     "free": "large intermediates deleted after their last use (codegen.py)",
+    "roll_loops": "iterations that did the same thing written as one Python for loop (rolling.py)",
 }
 
 # Values of at least this many elements get codegen's memory management (reuse_buffers, free,
 # folding across blocks); the fuzzer lowers it so that small programs exercise that code too.
 LARGE_AT_ELEMENTS = 1 << 16
+# Runs of at least this many iterations that did the same thing become a for loop (roll_loops);
+# the fuzzer lowers it so that short loops and repeated statements exercise rolling too.
+ROLL_AT_BLOCKS = 4
 
 
 def _parse(names: str | Iterable[str]) -> frozenset:
@@ -52,6 +56,7 @@ def _parse(names: str | Iterable[str]) -> frozenset:
 
 _disabled = contextvars.ContextVar("tracediff_disabled", default=_parse(os.environ.get("TRACEDIFF_DISABLE", "")))
 _large_at = contextvars.ContextVar("tracediff_large_at", default=LARGE_AT_ELEMENTS)
+_roll_at = contextvars.ContextVar("tracediff_roll_at", default=ROLL_AT_BLOCKS)
 
 
 def enabled(name: str) -> bool:
@@ -61,7 +66,7 @@ def enabled(name: str) -> bool:
 
 def setting() -> tuple:
     """The switches in force, as a hashable value (part of what shares a compiled cache)."""
-    return _disabled.get(), _large_at.get()
+    return _disabled.get(), _large_at.get(), _roll_at.get()
 
 
 def large_at() -> int:
@@ -69,13 +74,19 @@ def large_at() -> int:
     return _large_at.get()
 
 
+def roll_at() -> int:
+    """The number of like iterations from which codegen writes them as a loop."""
+    return _roll_at.get()
+
+
 @contextlib.contextmanager
 def optimizations(disable: str | Iterable[str] = (), *, only: Iterable[str] | None = None,
-                  large_at: int | None = None) -> Iterator[None]:
+                  large_at: int | None = None, roll_at: int | None = None) -> Iterator[None]:
     """Switch optimizations off for the gradients generated inside the block.
 
     ``disable`` names optimizations (or ``"all"``); ``only`` keeps just the ones it names.
-    ``large_at`` changes the element count from which codegen manages memory (for testing).
+    ``large_at`` changes the element count from which codegen manages memory, ``roll_at`` the
+    number of like iterations from which it writes a loop (both for testing).
 
     >>> import numpy as np, tracediff as td
     >>> f = lambda x: np.sum(x) * np.mean(x)
@@ -88,10 +99,13 @@ def optimizations(disable: str | Iterable[str] = (), *, only: Iterable[str] | No
     if only is not None:
         off |= OPTIMIZATIONS.keys() - _parse(only)
     tokens = [_disabled.set(_disabled.get() | off)]
+    tokens = [(_disabled, tokens[0])]
     if large_at is not None:
-        tokens.append(_large_at.set(int(large_at)))
+        tokens.append((_large_at, _large_at.set(int(large_at))))
+    if roll_at is not None:
+        tokens.append((_roll_at, _roll_at.set(max(2, int(roll_at)))))
     try:
         yield
     finally:
-        for var, token in zip((_disabled, _large_at), tokens):
+        for var, token in reversed(tokens):
             var.reset(token)

@@ -190,6 +190,14 @@ class ProgramCheck:
         on = self.gradient(args)
         off = self.gradient(args, disable="all")
         small = self.gradient(args, large_at=2)  # codegen's memory management on every array
+        # Rolling only rewrites where the same operations run, so it must agree to the last bit.
+        rolled = self.gradient(args, only=["roll_loops"], roll_at=2)  # any two like blocks a loop
+        if not np.array_equal(rolled, off, equal_nan=True):
+            self.find("passes", "grad, loop rolling (from 2 blocks) against nothing", _diff(rolled, off), ["roll_loops"])
+        rolled = self.gradient(args, roll_at=2)  # and with folding in the loops' bodies
+        if not np.array_equal(rolled, on, equal_nan=True):
+            self.find("passes", "grad, all optimizations with rolling from 2 blocks against from 4",
+                      _diff(rolled, on), ["roll_loops"])
         scale = 1.0 + np.nanmax(np.abs(off), initial=0.0)
         for u in self.directions(args, 2):
             self.compare(1, "grad", self.plain, args, u, STEP, off @ u, scale,
@@ -233,7 +241,12 @@ class ProgramCheck:
 
     def cache_and_flips(self, args) -> None:
         """One td.grad called at points that flip branches, in float32, and at other shapes
-        where the program runs: each result equals a fresh trace's at that point."""
+        where the program runs: each result equals a fresh trace's at that point. (Every other
+        program rolls any two like blocks into a loop, whose guards then run in its body.)"""
+        with optimizations(roll_at=2 if self.report.programs % 2 else None):
+            self._cache_and_flips(args)
+
+    def _cache_and_flips(self, args) -> None:
         g = api.grad(self.f, argnums=self.argnums)
         points = [args, _scaled(args, 1.01), _scaled(args, -1.0), _as_float32(args), _scaled(args, 0.3),
                   *self.other_shapes(args), args]

@@ -407,7 +407,11 @@ def _branch(b: _Builder, target: str):
 
 def _loop(b: _Builder, target: str):
     x, y = b.pick(), b.bounded()
-    form = b.choice(["while", "for", "for_i", "int"])
+    form = b.choice(["while", "for", "for_i", "int", "long"])
+    if form == "long":  # long enough to be rolled into a loop, with a carried sum
+        return [f"{target} = {x} * 1.0", f"{target}_acc = {x} * 0.0", "for _ in range(6):",
+                f"    {target} = np.tanh({target}) * 0.8 + {y} * 0.2",
+                f"    {target}_acc = {target}_acc + {target} * {target}", f"{target} = {target} + {target}_acc * 0.1"]
     if form == "while":
         return [f"{target} = {x}", f"{target}_k = 0",
                 f"while np.max(np.abs({target})) > 0.3 and {target}_k < 4:",
