@@ -256,3 +256,18 @@ def test_values_named_like_the_loop_header_do_not_shadow_it():
         g = td.grad(f)
         assert for_loops(g.source(x)) >= 1
         np.testing.assert_array_equal(g(x), unrolled(f, x))
+
+
+def test_a_loop_of_checkpointed_steps_rolls_and_recomputes_in_the_backward_loop():
+    step = td.checkpoint(lambda x: np.sin(x) * 0.9 + 0.05 * x ** 2)
+
+    def chain(x, n):
+        for _ in range(n):
+            x = step(x)
+        return np.sum(x ** 3)
+
+    x = np.linspace(-1, 1, 5)
+    g = td.grad(chain)
+    np.testing.assert_array_equal(g(x, 12), unrolled(chain, x, 12))
+    assert for_loops(g.source(x, 12)) >= 2
+    td.testing.check_grads(lambda x: chain(x, 12), x, order=2)
