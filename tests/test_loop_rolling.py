@@ -271,3 +271,16 @@ def test_a_loop_of_checkpointed_steps_rolls_and_recomputes_in_the_backward_loop(
     np.testing.assert_array_equal(g(x, 12), unrolled(chain, x, 12))
     assert for_loops(g.source(x, 12)) >= 2
     td.testing.check_grads(lambda x: chain(x, 12), x, order=2)
+
+
+def test_small_constants_made_again_in_each_iteration_do_not_stop_rolling():
+    def f(x, n):
+        for _ in range(n):
+            x = np.tanh(x + np.ones(3) * 0.1) * np.array([1.0, 0.5, 2.0])
+        return np.sum(x)
+
+    g, x = td.grad(f), np.linspace(-1, 1, 3)
+    np.testing.assert_array_equal(g(x, 30), unrolled(f, x, 30))
+    source = g.source(x, 30)
+    assert for_loops(source) == 2 and len(source.splitlines()) < 60
+    td.testing.check_grads(lambda x: f(x, 30), x, order=2)

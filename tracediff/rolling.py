@@ -173,7 +173,7 @@ def _describe(nodes, position, in_loop, start, period, j) -> list | None:
         node = nodes[base + o]
         for v in node.inputs:
             if not isinstance(v, Var):
-                row.append(("inv", operand_key(v)))
+                row.append(("inv", _constant_key(v)))
                 continue
             p = position.get(v.id)
             if p is None or p < start:
@@ -289,6 +289,21 @@ def _inits(nodes, start, period, first, template) -> dict | None:
                 return None
             inits[want[1]] = operand
     return inits
+
+
+SMALL_CONSTANT = 16  # elements: constants this small made afresh in each iteration are one constant
+
+
+def _constant_key(literal: Literal) -> tuple:
+    """Arrays by identity, as everywhere (the user's arrays are held by reference), except small
+    unnamed ones equal bit for bit: ``np.ones(3) * 0.1`` computed again in each iteration of a
+    loop while tracing is one constant of the rolled body. Arrays read directly from outside
+    (named) stay by identity; an unnamed one the user holds is in a container, whose contents are
+    never watched (docs/control-flow.md)."""
+    value = literal.value
+    if isinstance(value, np.ndarray) and value.size <= SMALL_CONSTANT and literal.name is None:
+        return ("small array", value.dtype.str, value.shape, value.tobytes())
+    return operand_key(literal)
 
 
 def _same_type(operand, var: Var) -> bool:
