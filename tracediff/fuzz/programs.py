@@ -407,11 +407,15 @@ def _branch(b: _Builder, target: str):
 
 def _loop(b: _Builder, target: str):
     x, y = b.pick(), b.bounded()
-    form = b.choice(["while", "for", "for_i", "int", "long"])
+    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant"])
     if form == "long":  # long enough to be rolled into a loop, with a carried sum
         return [f"{target} = {x} * 1.0", f"{target}_acc = {x} * 0.0", "for _ in range(6):",
                 f"    {target} = np.tanh({target}) * 0.8 + {y} * 0.2",
                 f"    {target}_acc = {target}_acc + {target} * {target}", f"{target} = {target} + {target}_acc * 0.1"]
+    if form == "long_constant":  # a small constant array made again in each iteration
+        shape = b.shape(x)
+        return [f"{target} = {x} * 1.0", "for _ in range(5):",
+                f"    {target} = np.sin({target}) * 0.9 + np.full({shape}, 0.05) * np.cos({y})"]
     if form == "while":
         return [f"{target} = {x}", f"{target}_k = 0",
                 f"while np.max(np.abs({target})) > 0.3 and {target}_k < 4:",
