@@ -130,3 +130,20 @@ def test_a_consistently_wrong_rule_is_still_wrong_not_unstable(monkeypatch):
     monkeypatch.setattr(exp, "vjp", [lambda g, ans, x: g * ans * 1.01])  # 1% off, continuous
     findings = check_function(lambda x: np.sum(np.exp(x)), (np.linspace(0.1, 1.0, 4),))
     assert any(f.startswith("wrong in grad") for f in findings), findings
+
+
+def test_a_program_undefined_within_a_step_is_not_a_finding_but_a_crash_still_is(monkeypatch):
+    # Found by --seed 16302 --order 2 (program 893): x2[0] is -2.8e-5, so a difference step
+    # makes it positive, the mask selects 3 entries, and the program's own reshape to (2,) fails.
+    def f(x0, x1, x2):
+        v1 = x2 / (1 + x0 * x0)
+        v3 = v1[v1 > 0]
+        return (v3 * np.cos(np.arange(2.0) + 1).reshape((2,))).sum() + x0 * 1.0 + np.sum(x1)
+
+    args = (np.array(-0.7096743018949571), np.array([0.5, -0.3]),
+            np.array([[-2.825800494682452e-05], [0.7881243971160499], [0.03940606149283066]]))
+    assert check_function(f, args, order=2, seed=16302049799) == []
+    tanh = REGISTRY["tanh"]  # a rule that crashes where NumPy runs is still reported
+    monkeypatch.setattr(tanh, "vjp", [lambda g, ans, x: g[:2] * ans])  # (2,) against (4,)
+    findings = check_function(lambda x: np.sum(np.tanh(x)), (np.linspace(0.1, 1.0, 4),))
+    assert any(f.startswith("error") for f in findings), findings
