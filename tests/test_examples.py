@@ -4,6 +4,7 @@ The examples are loaded from their files (examples/ is not a package); each is a
 script, as a reader would, in a temporary directory.
 """
 import importlib.util
+import re
 import runpy
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import tracediff as td
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXACT = dict(rtol=1e-12, atol=1e-12)
@@ -159,6 +162,7 @@ def test_dynamic_control_flow(capsys):
     "seed_1_graph_and_leaves", "seed_2_stopping_gradients", "seed_3_vector_outputs",
     "seed_4_small_network", "seed_5_gradient_descent", "seed_5_fit_line", "dynamic_control_flow",
     "training_loop_as_written",
+    "spring_simulation",
 ])
 def test_example_runs_as_a_script(name, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=tmp_path,
@@ -189,7 +193,16 @@ def test_training_loop_as_written(capsys):
     assert r["accuracy"] > 0.95
     assert "def grad_objective(" in out and ", i):" in out  # the step number is a parameter
     ns = load("training_loop_as_written")
-    import tracediff as td
 
     for i in (0, 37):  # the gradient at two steps, against finite differences
         td.testing.check_grads(lambda p: ns["objective"](p, i), r["params"], order=1)
+
+
+def test_spring_simulation_fits_and_its_gradient_is_two_loops(capsys):
+    r, out = run_main("spring_simulation", capsys)
+    np.testing.assert_allclose(r["params"], [4.0, 0.3], atol=2e-3)
+    assert r["cache"].traces == 1
+    loops = re.findall(r"^\s*for \w+ in range\((\d+)\):", r["source"], flags=re.M)
+    assert "1998" in loops and len(loops) >= 2, loops  # the 2,000 steps, forward and backward
+    ns = load("spring_simulation")
+    td.testing.check_grads(ns["loss"], np.array([3.5, 0.4]), order=1)
