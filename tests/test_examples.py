@@ -204,5 +204,6 @@ def test_spring_simulation_fits_and_its_gradient_is_two_loops(capsys):
     assert r["cache"].traces == 1
     loops = re.findall(r"^\s*for \w+ in range\((\d+)\):", r["source"], flags=re.M)
     assert "1998" in loops and len(loops) >= 2, loops  # the 2,000 steps, forward and backward
+    assert "*x_steps[" in r["source"] and len(r["source"].splitlines()) < 150  # positions: one line
     ns = load("spring_simulation")
     td.testing.check_grads(ns["loss"], np.array([3.5, 0.4]), order=1)

@@ -273,6 +273,22 @@ def test_a_loop_of_checkpointed_steps_rolls_and_recomputes_in_the_backward_loop(
     td.testing.check_grads(lambda x: chain(x, 12), x, order=2)
 
 
+def test_an_array_built_from_every_step_reads_the_saved_list_starred():
+    def trajectory_loss(x, n):
+        states = []
+        for _ in range(n):
+            x = np.sin(x) * 0.9 + 0.1
+            states.append(x)
+        return np.sum(np.array(states) ** 2) + np.sum(np.array(states[5:15]) ** 3)
+
+    g, x = td.grad(trajectory_loss), np.linspace(-1, 1, 3)
+    np.testing.assert_array_equal(g(x, 40), unrolled(trajectory_loss, x, 40))
+    source = g.source(x, 40)
+    assert re.search(r"\*\w+_steps\[0:\d+\]", source) and re.search(r"\*\w+_steps\[5:15\]", source), source
+    assert len(source.splitlines()) < 80
+    td.testing.check_grads(lambda x: trajectory_loss(x, 40), x, order=2)
+
+
 def test_small_constants_made_again_in_each_iteration_do_not_stop_rolling():
     def f(x, n):
         for _ in range(n):

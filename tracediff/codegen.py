@@ -745,6 +745,12 @@ class _Builder:
             self.headers.append((header, self.backward_seen))
             self.key, self.new_block = new_key, False
         stmts, defines = self.module.statements(node)
+        if self.saved:
+            lists = {_placeholder(var): loop.count for (loop, _), var in self.saved.items()}
+            for stmt in stmts:
+                if isinstance(stmt, ast.AST):
+                    for list_node in (n for n in ast.walk(stmt) if isinstance(n, ast.List)):
+                        list_node.elts = _starred_runs(list_node.elts, lists)
         self.items.append(_Item(node, stmts, len(self.headers) - 1, defines, loop=loop))
         return self.items[-1]
 
@@ -892,6 +898,35 @@ class _Builder:
         if a == 0:
             return var if b == earlier.count - 1 else _Indexed(self.saved[earlier, q], b, var)
         return _Indexed(self.saved[earlier, q], (a, b, counter), var)
+
+
+def _starred_runs(elts: list, lists: dict) -> list:
+    """List items with each run of four or more consecutive items of a loop's saved list written
+    as one starred item: ``[x, *x_steps, x_3]`` (an array built from every step of a loop),
+    ``[*x_steps[10:20]]``. ``lists``: the lists' placeholders and lengths."""
+    def item(elt):  # (list placeholder, index) of ``saved[3]``, or None
+        if (isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name) and elt.value.id in lists
+                and isinstance(elt.slice, ast.Constant) and type(elt.slice.value) is int):
+            return elt.value.id, elt.slice.value
+        return None
+
+    out, k = [], 0
+    while k < len(elts):
+        first, end = item(elts[k]), k + 1
+        while first is not None and end < len(elts) and item(elts[end]) == (first[0], first[1] + end - k):
+            end += 1
+        if first is None or end - k < 4:
+            out.append(elts[k])
+            k += 1
+            continue
+        name, start = first
+        run = ast.Name(id=name, ctx=ast.Load())
+        if (start, end - k) != (0, lists[name]):
+            run = ast.Subscript(value=run, slice=ast.Slice(ast.Constant(start), ast.Constant(start + end - k)),
+                                ctx=ast.Load())
+        out.append(ast.Starred(value=run, ctx=ast.Load()))
+        k = end
+    return out
 
 
 def _index_expression(index) -> ast.expr:
