@@ -728,6 +728,7 @@ class _Builder:
         self.headers: list = []  # (comment or None, in the backward pass) per block
         self.key, self.backward_seen, self.new_block = object(), False, False
         self.saved: dict = {}  # (loop, offset) -> the Var of the list keeping its every iteration
+        self.list_lengths: dict = {}  # placeholder of each such list -> its length
         self.synthetic: list = []  # (Var, name hint or names -> hint): counters, lists, carried values
         self.looped: set = set()  # ids of values a rolled loop reads or writes: never reused, deleted
 
@@ -745,12 +746,11 @@ class _Builder:
             self.headers.append((header, self.backward_seen))
             self.key, self.new_block = new_key, False
         stmts, defines = self.module.statements(node)
-        if self.saved:
-            lists = {_placeholder(var): loop.count for (loop, _), var in self.saved.items()}
+        if self.list_lengths:
             for stmt in stmts:
                 if isinstance(stmt, ast.AST):
                     for list_node in (n for n in ast.walk(stmt) if isinstance(n, ast.List)):
-                        list_node.elts = _starred_runs(list_node.elts, lists)
+                        list_node.elts = _starred_runs(list_node.elts, self.list_lengths)
         self.items.append(_Item(node, stmts, len(self.headers) - 1, defines, loop=loop))
         return self.items[-1]
 
@@ -784,6 +784,7 @@ class _Builder:
         if (loop, q) not in self.saved:
             var = loop.nodes[q].out
             self.saved[loop, q] = saved = self.module.fresh_var((), object)
+            self.list_lengths[_placeholder(saved)] = loop.count
             self.synthetic.append((saved, lambda names, var=var: f"{var.name or names.get(_placeholder(var), 'saved')}_steps"))
         return self.saved[loop, q]
 

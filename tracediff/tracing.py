@@ -641,9 +641,9 @@ class CapturedArray(np.ndarray):
     """
 
     def __getitem__(self, index):
-        if current_trace() is not None and _holds_tracer_index(index):
-            from .primitives.indexing import getitem
+        from .primitives.indexing import getitem, holds_tracer
 
+        if current_trace() is not None and holds_tracer(index):
             return getitem(self, index)  # (bind records the array itself, under the user's name)
         return plain(self)[index]
 
@@ -672,14 +672,6 @@ def plain(value):
 
 def _name_of(value) -> str | None:
     return getattr(value, "_name", None) if type(value) is CapturedArray else None
-
-
-def _holds_tracer_index(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(item, Tracer)
-               or (isinstance(item, slice) and (isinstance(item.start, Tracer) or isinstance(item.stop, Tracer)))
-               or (isinstance(item, list) and any(isinstance(v, Tracer) for v in item))
-               for item in items)
 
 
 def _missing(name: str) -> MissingRuleError:

@@ -110,6 +110,14 @@ def split_index(index, first_position: int):
     return tuple(template), operands
 
 
+def holds_tracer(index) -> bool:
+    """Whether ``index`` holds a traced value: an index array, an int, a slice bound, in a list."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(item, Tracer) or (isinstance(item, list) and _holds_tracer(item))
+               or (isinstance(item, slice) and (_computed_bound(item.start) or _computed_bound(item.stop)))
+               for item in items)
+
+
 def _computed_bound(bound) -> bool:
     return isinstance(bound, Tracer) and bound.ndim == 0
 
