@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import tracediff as td
+from tracediff import abstract
 from rule_cases import Case, _add, _set, family_cases
 from tracediff.primitives import REGISTRY
 from tracediff.primitives.core import UFUNCS
@@ -400,6 +401,16 @@ SECOND_ORDER_CASES = [c for c in CASES if (c.prim, c.label) not in FIRST_ORDER_O
 @pytest.mark.parametrize("case", SECOND_ORDER_CASES, ids=[f"{c.prim}: {c.label}" for c in SECOND_ORDER_CASES])
 def test_case_second_order(case):
     check_grads(case.fun, *_case_args(case, np.float64), argnums=case.argnums, order=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_case_built_from_shapes(case, monkeypatch):
+    """Every rule recorded from shapes and dtypes (abstract.py, for values of any size), each
+    value also computed and checked against the shape and dtype worked out; then the gradient
+    against finite differences, at second order where the case has one."""
+    monkeypatch.setattr(abstract, "CHECK_SHAPES", True)
+    second = (case.prim, case.label) not in FIRST_ORDER_ONLY
+    check_grads(case.fun, *_case_args(case, np.float64), argnums=case.argnums, order=2 if second else 1)
 
 
 @pytest.mark.parametrize("key", sorted(FIRST_ORDER_ONLY))

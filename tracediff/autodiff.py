@@ -7,12 +7,14 @@ broadcasting is undone with sums over axes decided from the static shapes.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from . import idioms
+from . import abstract, idioms
 from .checkpoint import Recomputation
 from .ir import Var
-from .switches import enabled
+from .switches import enabled, large_at
 from .primitives.core import Primitive, call, np_attr, py_literal
 from .primitives.shape import copy_p
 from .tracing import Trace, Tracer
@@ -53,6 +55,24 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
     for out, g in zip(outputs, cotangents):
         if isinstance(out, Tracer) and out.requires_grad:
             _accumulate(ct, out._var, g)
+    saved = trace.pending_at
+    if enabled("shape_only_backward"):
+        trace.pending_at = 0 if abstract.CHECK_SHAPES else large_at()
+    try:
+        _run_rules(trace, forward_nodes, first_backward_id, wanted, ct, constants, forward, shortcuts)
+    finally:
+        trace.pending_at = saved
+    grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
+    for g, v in zip(grads, wrt):
+        if g._var.id >= first_backward_id:  # returned for an argument: named after it
+            g._var.grad_of = v
+            if v.name:
+                g._var.name = f"g_{v.name}"
+    return grads
+
+
+def _run_rules(trace, forward_nodes, first_backward_id, wanted, ct, constants, forward, shortcuts):
+    """Each forward node's rules, last node first, accumulating cotangents in ``ct``."""
     for index in reversed(range(len(forward_nodes))):
         node = forward_nodes[index]
         if node.out is None or node.out.id not in ct:
@@ -81,13 +101,6 @@ def backward(trace: Trace, outputs: list, cotangents: list, wrt: list[Var]) -> l
                 g_i = rule(g, ans, *args, **node.params)
                 if g_i is not None:
                     _accumulate(ct, v, g_i)
-    grads = [_materialize(trace, ct.get(v.id), v) for v in wrt]
-    for g, v in zip(grads, wrt):
-        if g._var.id >= first_backward_id:  # returned for an argument: named after it
-            g._var.grad_of = v
-            if v.name:
-                g._var.name = f"g_{v.name}"
-    return grads
 
 
 def _operand(trace: Trace, value, constants: dict):
@@ -139,7 +152,11 @@ def _fit(g, var: Var):
 
 def record_full(trace: Trace, value, shape: tuple, dtype) -> Tracer:
     """A fresh array of ``value`` recorded in ``trace`` (written ``np.zeros(...)`` and the like)."""
-    return trace.record(full_p, [], {"value": value, "shape": shape, "dtype": dtype}, _full(value, shape, dtype))
+    params = {"value": value, "shape": shape, "dtype": dtype}
+    if trace.pending_at is not None and math.prod(shape) >= trace.pending_at:  # (the generated code makes it)
+        dtype = np.dtype(dtype)
+        return trace.record(full_p, [], params, abstract.Pending(shape, dtype, np.ones((), dtype), full_p, [], params))
+    return trace.record(full_p, [], params, _full(value, shape, dtype))
 
 
 def _materialize(trace: Trace, g, var: Var) -> Tracer:

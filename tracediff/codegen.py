@@ -46,7 +46,7 @@ import astor
 import numpy as np
 
 from .errors import GuardFailed
-from .ir import Literal, Node, Var, printable, type_str
+from .ir import Literal, Node, Var, printable, type_str, uniform_item
 from .rolling import Loop, roll
 from .switches import enabled, large_at
 from .primitives.core import np_attr, py_literal
@@ -1099,10 +1099,10 @@ def constant_literal(value: np.ndarray) -> ast.expr | None:
     kwargs = {} if value.dtype in (np.float64, np.bool_) else {"dtype": value.dtype}
     keywords = [ast.keyword(arg=k, value=py_literal(v)) for k, v in kwargs.items()]
     if value.size > _SMALL_CONSTANT:
-        flat = value.ravel()
-        if not (flat == flat[0]).all() or flat[0] != flat[0]:
+        first = uniform_item(value)
+        if first is None or first != first:
             return None
-        fill = _exact_items(value.reshape(-1)[:1])[0]
+        fill = _exact_items(np.reshape(first, 1))[0]
         return ast.Call(func=np_attr("full"), args=[py_literal(value.shape), py_literal(fill)], keywords=keywords)
     if value.size == 0 and value.ndim != 1:
         return None

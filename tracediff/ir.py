@@ -93,6 +93,24 @@ def operand_key(v) -> tuple:
     return ("scalar", type(value), repr(value))
 
 
+SCAN_LIMIT = 1 << 12  # constants of more elements are never read through by a pass
+
+
+def uniform_item(array: np.ndarray):
+    """The one value ``array`` holds everywhere (a NumPy scalar), or None. A broadcast (every
+    axis of length > 1 with stride 0) is seen without reading it; other arrays are read only up
+    to SCAN_LIMIT elements (the build's cost must not grow with the user's data), so a larger
+    one counts as not uniform."""
+    if array.size == 0:
+        return None
+    first = array[(0,) * array.ndim]
+    if all(stride == 0 for stride, n in zip(array.strides, array.shape) if n > 1):
+        return first
+    if array.size > SCAN_LIMIT:
+        return None
+    return first if bool(np.all(array == first)) else None
+
+
 def uses_of(nodes: list) -> dict:
     """{var id: [(node index, operand index), ...]}: where each value is read, in order."""
     uses: dict = {}

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .ir import Graph, Literal, Node, Var, operand_key, params_key, uses_of
+from .ir import Graph, Literal, Node, Var, operand_key, params_key, uniform_item, uses_of
 from .switches import enabled
 
 
@@ -118,13 +118,14 @@ def scalarize_uniform_constants(graph: Graph) -> Graph:
             if not (isinstance(v, Literal) and isinstance(v.value, np.ndarray) and v.value.size) or v.captured:
                 continue
             others = [o.shape for j, o in enumerate(node.inputs) if j != i]
-            flat = v.value.ravel()
-            if np.broadcast_shapes((), *others) == node.out.shape and np.all(flat == flat[0]):
+            if np.broadcast_shapes((), *others) != node.out.shape:
+                continue
+            scalar = uniform_item(v.value)
+            if scalar is not None and scalar == scalar:  # (NaN compares unequal to itself: kept)
                 # A NumPy scalar keeps the array's dtype; a Python scalar reads better and gives
                 # the same result when every operand already has the result's dtype.
                 same = all(getattr(o, "dtype", None) == node.out.dtype
                            for j, o in enumerate(node.inputs) if j != i)
-                scalar = flat[0]
                 if same and v.value.dtype == node.out.dtype and _keeps_dtype(node, i, scalar.item()):
                     scalar = scalar.item()
                 node.inputs[i] = Literal(scalar)
@@ -176,7 +177,10 @@ def _is_uniform(value, x) -> bool:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.generic, np.ndarray)):
         return False
     arr = np.asarray(value)
-    return arr.dtype.kind in "iuf" and arr.size > 0 and bool(np.all(arr == x))
+    if arr.dtype.kind not in "iuf":
+        return False
+    item = uniform_item(arr)
+    return item is not None and bool(item == x)
 
 
 def _operand_matches(node, v) -> bool:

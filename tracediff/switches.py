@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 OPTIMIZATIONS = {
     "record_cse": "an operation recorded twice on the same operands is one value (tracing.py)",
+    "shape_only_backward": "the backward pass recorded from shapes and dtypes, its values computed only where needed (abstract.py)",
     "idioms": "stable idioms (logsumexp's shift, softplus) differentiated as a whole (idioms.py)",
     "scalarize": "constant arrays holding one value everywhere written as scalars (passes.py)",
     "simplify": "local algebra: x*1, x+0, --x, chains of scalar constants, reshape chains (passes.py)",

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import abstract
 from .errors import (
     EscapedTracerError,
     MissingRuleError,
@@ -27,7 +28,7 @@ from .errors import (
     user_location,
 )
 from .ir import Graph, Literal, Node, SourceLocation, Var, operand_key, params_key, type_str
-from .switches import enabled
+from .switches import enabled, large_at
 
 
 class _ThreadState(threading.local):
@@ -208,9 +209,13 @@ class Trace:
         self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
         self.tracers: list[Tracer] = []  # reverse mode's tracer of each var, by var id
         self.in_user_code = True  # nodes get the user's line only while the user's function runs
+        # Set while reverse mode records: results of this many elements are Pending (abstract.py).
+        self.pending_at: int | None = None
         self._computed: dict = {}  # (primitive, operands, params, requires_grad) -> its Var
         self._checked: set = set()  # (primitive, operands, params) of the checks recorded
         self._merges = enabled("record_cse")
+        # Forward arrays of this many elements are held weakly (abstract.Pending.held_weakly).
+        self._weak_at = large_at() if enabled("shape_only_backward") else None
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
         # A function differentiated inside another traced function may use the outer trace's
@@ -219,7 +224,7 @@ class Trace:
         self.parent = current_trace()
         self.lifted: dict = {}  # id(outer Var) -> (outer tracer, its input tracer here)
 
-    def _new_tracer(self, value, requires_grad: bool) -> "Tracer":
+    def _new_tracer(self, value, requires_grad: bool, kept=None) -> "Tracer":
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
             shape, dtype = (), np.dtype(object)  # a generator argument: its methods are recorded
         elif type(value) in _PYTHON_SCALARS:
@@ -227,12 +232,12 @@ class Trace:
             # code (x32 * 0.5 and x32 * 2 stay float32).
             shape, dtype = (), _PYTHON_SCALARS[type(value)]
         else:
-            value = value if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value)
+            value = value if isinstance(value, (np.ndarray, np.generic, abstract.Pending)) else np.asarray(value)
             shape, dtype = value.shape, value.dtype
         var = Var(len(self.tracers), shape, dtype, requires_grad)
         # Reverse mode reads forward values through its own tracer of each var: the one handed
         # to user code may be rebound by in-place operations or marked stale.
-        self.tracers.append(Tracer(self, var, value))
+        self.tracers.append(Tracer(self, var, value if kept is None else kept))
         return Tracer(self, var, value)
 
     @contextlib.contextmanager
@@ -296,8 +301,13 @@ class Trace:
                 key = (primitive, tuple(map(operand_key, inputs)), p_key, requires_grad)
                 known = self._computed.get(key)
                 if known is not None:
-                    return Tracer(self, known, self.tracers[known.id]._value)
-        tracer = None if value is None else self._new_tracer(value, requires_grad)
+                    return Tracer(self, known, self.tracers[known.id]._val)
+        kept = None
+        if (self._weak_at is not None and type(value) is np.ndarray and value.size >= self._weak_at
+                and abstract.recomputable(primitive)):
+            kept = abstract.Pending.held_weakly(
+                value, primitive, [self.tracers[v.id]._val if isinstance(v, Var) else v.value for v in inputs], params)
+        tracer = None if value is None else self._new_tracer(value, requires_grad, kept)
         if tracer is not None and not requires_grad and tracer._var.dtype.kind in "fc":
             tracer._var.stopped = any(isinstance(a, Tracer) and a.requires_grad for a in args)
         if key is not None:
@@ -353,13 +363,17 @@ def bind(primitive, args, params):
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
-    values = [a._value if isinstance(a, Tracer) else plain(a) for a in args]
-    out = trace.record(primitive, args, params, primitive.impl(*values, **params))
-    if (primitive.is_view and isinstance(args[0], Tracer)
-            and np.may_share_memory(out._value, args[0]._value)):  # NumPy returned a view of args[0]
-        out._view_of = args[0]
-        out._view_kind = (primitive.name, params.get("axes"))
-        args[0]._views.append(out)
+    values = [a._val if isinstance(a, Tracer) else plain(a) for a in args]
+    value = None if trace.pending_at is None else abstract.evaluate(primitive, values, params, trace.pending_at)
+    if value is None:
+        value = primitive.impl(*abstract.concrete(values), **params)
+    out = trace.record(primitive, args, params, value)
+    if primitive.is_view and isinstance(args[0], Tracer) and out is not None:
+        unsure = abstract.is_pending(out._val)  # whether NumPy would make a view: seen if written to
+        if unsure or np.may_share_memory(out._value, args[0]._value):  # NumPy returned a view of args[0]
+            out._view_of, out._view_unsure = args[0], unsure
+            out._view_kind = (primitive.name, params.get("axes"))
+            args[0]._views.append(out)
     return out
 
 
@@ -414,18 +428,30 @@ detach = stop_gradient
 class Tracer:
     """A traced value. It behaves like a NumPy array and records what is done with it."""
 
-    __slots__ = ("_trace", "_var", "_value", "_views", "_view_of", "_view_kind")
+    __slots__ = ("_trace", "_var", "_val", "_views", "_view_of", "_view_kind", "_view_unsure")
     __array_priority__ = 1000
 
     def __init__(self, trace: Trace, var: Var, value):
         self._trace = trace
         self._var = var
-        self._value = value
+        self._val = value  # the value, or (in a backward pass) an abstract.Pending one
         # NumPy views share memory; tracediff's writes make new values. So a write through any
         # member of a view family is carried to the others: up to the base, then down again.
         self._views: list = []  # tracers that are views of this one
         self._view_of = None  # the tracer this one is a view of
         self._view_kind = None  # how: ("index", (template, operands)), ("reshape", None), ("transpose", axes)
+        # A view of a pending value: whether NumPy makes a view or a copy (a reshape) depends on
+        # memory layout, which is known once computed; settled when the family is written to.
+        self._view_unsure = False
+
+    @property
+    def _value(self):
+        value = self._val
+        return value.force() if type(value) is abstract.Pending else value
+
+    @_value.setter
+    def _value(self, value):
+        self._val = value
 
     # --- NumPy protocols -------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -557,12 +583,13 @@ class Tracer:
         """Take ``new``'s value in place, as NumPy's in-place operations do: every name bound to
         this tracer sees it, the arrays it is a view of are written through, and the other views
         of the family are derived again from them."""
-        self._var, self._value = new._var, new._value
+        _settle_views(self)
+        self._var, self._val = new._var, new._val
         path, child = {id(self)}, self
         while child._view_of is not None:
             base = child._view_of
             updated = _written_through(base, child)
-            base._var, base._value = updated._var, updated._value
+            base._var, base._val = updated._var, updated._val
             path.add(id(base))
             child = base
         _rederive_views(child, path)
@@ -624,8 +651,26 @@ def _rederive_views(base: Tracer, up_to_date: set) -> None:
             else:  # reshape, broadcast_to
                 derived = getattr(np, kind)(base, view.shape)
             unlink_view(base, derived)  # only its value is wanted: the view object stays
-            view._var, view._value = derived._var, derived._value
+            view._var, view._val = derived._var, derived._val
         _rederive_views(view, up_to_date)
+
+
+def _settle_views(tracer: Tracer) -> None:
+    """Before a write into ``tracer``'s view family: a view of a pending value (abstract.py)
+    stays one only if NumPy made a view (a reshape may copy), which computing it shows."""
+    root = tracer
+    while root._view_of is not None:
+        root = root._view_of
+    todo = [root]
+    while todo:
+        base = todo.pop()
+        for view in list(base._views):
+            if view._view_unsure:
+                view._view_unsure = False
+                if not np.may_share_memory(view._value, base._value):
+                    unlink_view(base, view)
+                    continue
+            todo.append(view)
 
 
 class CapturedArray(np.ndarray):

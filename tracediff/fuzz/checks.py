@@ -207,7 +207,13 @@ class ProgramCheck:
     def first_order(self, args) -> None:
         on = self.gradient(args)
         off = self.gradient(args, disable="all")
-        small = self.gradient(args, large_at=2)  # codegen's memory management on every array
+        # codegen's memory management on every array, and the build from shapes (abstract.py)
+        small = self.gradient(args, large_at=2)
+        # Building from shapes changes no generated statement: the gradient is the same to the bit.
+        computed = self.gradient(args, large_at=2, disable="shape_only_backward")
+        if not np.array_equal(small, computed, equal_nan=True):
+            self.find("passes", "grad, built from shapes against from values", _diff(small, computed),
+                      ["shape_only_backward"])
         # Rolling only rewrites where the same operations run, so it must agree to the last bit.
         rolled = self.gradient(args, only=["roll_loops"], roll_at=2)  # any two like blocks a loop
         if not np.array_equal(rolled, off, equal_nan=True):
@@ -245,6 +251,9 @@ class ProgramCheck:
         results = {}
         gg = api.grad(lambda *a: _dot(api.grad(f, argnums=argnums)(*a), v), argnums=argnums)
         results["grad of grad"] = _flat(_quiet(gg, *args, *ints))
+        with optimizations(large_at=2):  # built from shapes (abstract.py) at both orders
+            gg = api.grad(lambda *a: _dot(api.grad(f, argnums=argnums)(*a), v), argnums=argnums)
+            results["grad of grad, built from shapes"] = _flat(_quiet(gg, *args, *ints))
         if hvp_fn is not None:
             results["hvp"] = _flat([_quiet(hvp_fn, args[0], *ints, v[0])])
         if len(args) == 1 and g0.size <= 24:

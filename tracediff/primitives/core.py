@@ -48,6 +48,9 @@ class Primitive:
         self.effectful = False  # True: run for an effect (a guard, a random draw): never merged or dropped
         self.checks = False  # True: a check (a guard): the same check again of the same value is dropped
         self.batch: Callable | None = None  # the batching rule (see defbatch)
+        # (shape, dtype) of the result from the operands' shapes and dtypes (and params), for
+        # primitives too costly to run on stand-ins (abstract.py); may return None: computed
+        self.shape_rule: Callable | None = None
         if register:
             REGISTRY[name] = self
 

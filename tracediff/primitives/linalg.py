@@ -91,8 +91,20 @@ def _matmul_vjp_b(g, ans, a, b):
     return _swap_last(a) @ g
 
 
+def _matmul_shape(a, b):
+    """matmul's result type from its operands' shapes and dtypes (vectors promoted, then dropped)."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    a2, b2 = (1,) + sa if len(sa) == 1 else sa, sb + (1,) if len(sb) == 1 else sb
+    if not sa or not sb or a2[-1] != b2[-2]:
+        raise ValueError(f"matmul: shapes {sa} and {sb} do not line up")
+    out = np.broadcast_shapes(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
+    out = out[:-2] + out[-1:] if len(sa) == 1 else out
+    return (out[:-1] if len(sb) == 1 else out), np.result_type(a.dtype, b.dtype)
+
+
 matmul_p = Primitive("matmul", np.matmul, lambda args: ast.BinOp(left=args[0], op=ast.MatMult(), right=args[1]))
 defvjp(matmul_p, _matmul_vjp_a, _matmul_vjp_b)
+matmul_p.shape_rule = _matmul_shape
 UFUNCS[np.matmul] = matmul_p
 
 
@@ -141,7 +153,16 @@ def _tensordot_vjp_b(g, ans, a, b, axes):
     return np.transpose(ct, np.argsort(order).tolist())
 
 
+def _tensordot_shape(a, b, axes):
+    (ax_a, ax_b), sa, sb = axes, tuple(a.shape), tuple(b.shape)
+    if len(ax_a) != len(ax_b) or any(sa[i] != sb[j] for i, j in zip(ax_a, ax_b)):
+        raise ValueError(f"tensordot: axes {axes} of shapes {sa} and {sb} do not line up")
+    shape = tuple(n for k, n in enumerate(sa) if k not in ax_a) + tuple(n for k, n in enumerate(sb) if k not in ax_b)
+    return shape, np.result_type(a.dtype, b.dtype)
+
+
 defvjp(tensordot_p, _tensordot_vjp_a, _tensordot_vjp_b)
+tensordot_p.shape_rule = _tensordot_shape
 
 
 def _batch_tensordot(args, batched, out_shape, axes):
@@ -350,6 +371,26 @@ def _emit_einsum(args, subscripts, optimize):
 
 einsum_p = Primitive("einsum", lambda *ops, subscripts, optimize: np.einsum(subscripts, *ops, optimize=optimize),
                      _emit_einsum)
+
+
+def _einsum_shape(*operands, subscripts, optimize):
+    """einsum's result type from ``a,b->c`` subscripts (None with ``...`` or no output given:
+    then it is computed)."""
+    terms, output = _split(subscripts)
+    if "..." in subscripts or "->" not in subscripts or len(terms) != len(operands):
+        return None
+    sizes: dict = {}
+    for term, x in zip(terms, operands):
+        if len(term) != len(x.shape):
+            raise ValueError(f"einsum: {term!r} does not fit an operand of shape {x.shape}")
+        for label, n in zip(term, x.shape):
+            if sizes.setdefault(label, n) != n and 1 not in (n, sizes[label]):
+                raise ValueError(f"einsum: {label!r} has sizes {sizes[label]} and {n}")
+            sizes[label] = max(sizes[label], n)
+    return tuple(sizes[label] for label in output), np.result_type(*(x.dtype for x in operands))
+
+
+einsum_p.shape_rule = _einsum_shape
 
 
 def _einsum_rule(i):
