@@ -233,14 +233,9 @@ def _check_differentiable(fun, args, argnums, leaves, ranges) -> None:
         paths = leaf_paths(args[n])
         for path, leaf in zip(paths, leaves[slice(*ranges[n])]):
             dtype = getattr(leaf, "dtype", None)
-            if isinstance(leaf, float) or (dtype is not None and dtype.kind == "f"):
+            if isinstance(leaf, (float, complex)) or (dtype is not None and dtype.kind in "fc"):
                 continue
             what = f"argument {n}{path}"
-            if dtype is not None and dtype.kind == "c":
-                raise NonDifferentiableError(
-                    f"{_fun_name(fun)}: {what} is complex ({dtype}){_called_at()}; complex inputs are "
-                "not supported yet"
-                )
             kind = f"an array of {dtype}" if dtype is not None else f"a Python {type(leaf).__name__}"
             raise NonDifferentiableError(
                 f"{_fun_name(fun)}: cannot differentiate with respect to {what}, which is {kind}"
@@ -490,8 +485,9 @@ class GradFunction(_Compiled):
     """The result of :func:`grad` and :func:`value_and_grad`: call it like the function."""
 
     def __init__(self, fun, argnums=0, has_aux=False, with_value=False,
-                 max_specializations=DEFAULT_MAX_SPECIALIZATIONS, static_argnums=(), static_argnames=()):
-        self.with_value = with_value
+                 max_specializations=DEFAULT_MAX_SPECIALIZATIONS, static_argnums=(), static_argnames=(),
+                 holomorphic=False):
+        self.with_value, self.holomorphic = with_value, bool(holomorphic)
         self.kind = "value_and_grad" if with_value else "grad"
         super().__init__(fun, argnums, has_aux, max_specializations, static_argnums, static_argnames)
 
@@ -500,16 +496,21 @@ class GradFunction(_Compiled):
         return spec.finish(flat)
 
     def _options(self) -> tuple:
-        return (self.with_value,)
+        return (self.with_value, self.holomorphic)
 
     def _sibling(self, argnums, static_argnums):
         return GradFunction(self.fun, argnums, self.has_aux, self.with_value, self._cache.limit,
-                            static_argnums, self.static_argnames)
+                            static_argnums, self.static_argnames, self.holomorphic)
 
     def _compile(self, call: _TracedCall) -> Specialization:
         out, aux = _split_aux(call.out, self.has_aux, self.fun)
-        _check_scalar(out, self.fun, self.kind, self.has_aux)
-        seed = 1.0  # a Python float is weak under NumPy promotion: float32 work stays float32
+        _check_scalar(out, self.fun, self.kind, self.has_aux, self.holomorphic)
+        if self.holomorphic:
+            _check_holomorphic_arguments(call, self.fun, self.kind)
+        # The seed is the output's cotangent: 1 for a real loss; for holomorphic=True, the complex
+        # cotangent 1 makes the rules give f'(z). A Python float is weak under NumPy's promotion:
+        # float32 work stays float32.
+        seed = 1.0
         loss = np.reshape(out, ()) if np.ndim(out) else out  # a (1,) or (1, 1) loss is a scalar too
         grads = backward(call.trace, [loss], [seed], call.diff_vars)
         aux_leaves, aux_tree = flatten(aux)
@@ -587,12 +588,21 @@ class _VJPFunction(_Compiled):
 def split_forward_backward(graph: Graph, n_out: int, ct_vars: list):
     """Nodes of the forward function, of the backward function, and the residuals between them."""
     fwd_roots = [v for v in graph.outputs[:n_out] if isinstance(v, Var)]
-    fwd_ids = _needed(graph.nodes, fwd_roots, keep_guards=True)
+    # Guards and draws run in the forward function, but those reading a cotangent (a rule's
+    # `if` on g) can only run in the backward one.
+    from_cts = {v.id for v in ct_vars}
+    for n in graph.nodes:
+        if n.out is not None and any(isinstance(v, Var) and v.id in from_cts for v in n.inputs):
+            from_cts.add(n.out.id)
+    effects = [n for n in graph.nodes if n.primitive.effectful
+               and not any(isinstance(v, Var) and v.id in from_cts for v in n.inputs)]
+    fwd_ids = _needed(graph.nodes, fwd_roots, effects)
     fwd_nodes = [n for n in graph.nodes if id(n) in fwd_ids]
     rest = [n for n in graph.nodes if id(n) not in fwd_ids]
-    bwd_ids = _needed(rest, [v for v in graph.outputs[n_out:] if isinstance(v, Var)], keep_guards=False)
+    bwd_ids = _needed(rest, [v for v in graph.outputs[n_out:] if isinstance(v, Var)],
+                      [n for n in rest if n.primitive.effectful])
     bwd_nodes = [n for n in rest if id(n) in bwd_ids]
-    produced_in_bwd = {n.out.id for n in bwd_nodes} | {v.id for v in ct_vars}
+    produced_in_bwd = {n.out.id for n in bwd_nodes if n.out is not None} | {v.id for v in ct_vars}
     residuals, seen = [], set()
     uses = [v for n in bwd_nodes for v in n.inputs] + list(graph.outputs[n_out:])
     for v in uses:
@@ -602,11 +612,12 @@ def split_forward_backward(graph: Graph, n_out: int, ct_vars: list):
     return fwd_nodes, bwd_nodes, residuals
 
 
-def _needed(nodes, roots, keep_guards) -> set:
-    live = {v.id for v in roots}
+def _needed(nodes, roots, effects) -> set:
+    """The nodes (by id) that compute ``roots`` or run the effectful nodes ``effects``."""
+    live, run = {v.id for v in roots}, set(map(id, effects))
     kept = set()
     for node in reversed(nodes):
-        if (node.primitive.effectful and keep_guards) or (node.out is not None and node.out.id in live):
+        if id(node) in run or (node.out is not None and node.out.id in live):
             kept.add(id(node))
             live.update(v.id for v in node.inputs if isinstance(v, Var))
     return kept
@@ -666,10 +677,25 @@ def vjp(fun: Callable, *primals) -> tuple[Any, Callable]:
             primal_leaves = [leaf for leaf in flatten((primals, {}))[0] if is_dynamic(leaf)]
             flat = interpret(spec.graph, [*primal_leaves, *cts])
             return spec.extra["finish_traced"](flat[n_out:])
-        grads = spec.extra["backward"](*residuals, *cts)
-        return spec.finish(grads)
+        try:
+            return spec.finish(spec.extra["backward"](*residuals, *cts))
+        except GuardFailed:
+            pass
+        # A rule decided on the cotangent's values (an `if` on g), which the code was traced with
+        # ones for: this cotangent takes another path. The gradient of Re(sum(ct * out)), traced
+        # for it, is the product.
+        return _pullback_traced_for(fun, primals, ct_leaves)
 
     return out, pullback
+
+
+def _pullback_traced_for(fun, primals, ct_leaves):
+    def projected(*args):
+        outs = flatten(fun(*args))[0]
+        return sum(np.real(np.sum(np.multiply(ct, o))) for ct, o in zip(ct_leaves, outs))
+
+    grads = grad(projected, argnums=tuple(range(len(primals))))(*primals)
+    return tuple(grads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,7 +710,17 @@ def _split_aux(out, has_aux, fun):
     return out
 
 
-def _check_scalar(out, fun, kind, has_aux=False):
+def _check_holomorphic_arguments(call, fun, kind) -> None:
+    for var in call.diff_vars:
+        if var.dtype.kind != "c":
+            raise NonDifferentiableError(
+                f"{kind} of {_fun_name(fun)} with holomorphic=True{_called_at()}: the argument "
+                f"'{var.name or 'arg'}' is real ({var.dtype}); holomorphic derivatives are taken with "
+                "respect to complex arguments: pass it as complex (x.astype(complex), 1.0 + 0j)"
+            )
+
+
+def _check_scalar(out, fun, kind, has_aux=False, holomorphic=False):
     if isinstance(out, (tuple, list)):
         if has_aux:
             what = "the output's first item (the value to differentiate)"
@@ -698,14 +734,21 @@ def _check_scalar(out, fun, kind, has_aux=False):
             f"{len(out)} items, not a scalar; {fix}."
         )
     shape = np.shape(out._value if isinstance(out, Tracer) else out)
-    dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float)) else None)
+    dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float, complex)) else None)
     if math.prod(shape) != 1:
         raise NonScalarOutputError(
             f"{kind} of {_fun_name(fun)}{_called_at()}: the output has shape {shape}, but a "
             "gradient needs a scalar output (or one of size 1). Reduce it (e.g. .sum() or .mean()), "
             "or use td.vjp(f, x) for a vector-Jacobian product."
         )
-    if dtype is None or np.dtype(dtype).kind != "f":
+    if dtype is not None and np.dtype(dtype).kind == "c" and not holomorphic:
+        raise NonScalarOutputError(
+            f"{kind} of {_fun_name(fun)}{_called_at()}: the output is complex ({dtype}), and a gradient "
+            "needs a real loss. Return its real part (z.real), its magnitude (abs(z) or abs(z) ** 2); "
+            "for a complex function's vector-Jacobian product use td.vjp; for the complex derivative "
+            "f'(z) of a holomorphic function pass holomorphic=True"
+        )
+    if dtype is None or np.dtype(dtype).kind not in ("fc" if holomorphic else "f"):
         raise NonScalarOutputError(
             f"{kind} of {_fun_name(fun)}{_called_at()}: the output must be a floating-point "
             f"scalar, got {dtype or type(out).__name__}"
@@ -815,7 +858,7 @@ def interpret(graph: Graph, args: Sequence) -> list:
 
 def _replay_guard(value, params):
     kind, expected = params["kind"], params["expected"]
-    convert = {"bool": bool, "int": int, "float": float, "value": lambda x: x.tolist()}[kind]
+    convert = {"bool": bool, "int": int, "float": float, "complex": complex, "value": lambda x: x.tolist()}[kind]
     if convert(value) != expected:
         raise GuardFailed(-1)
 
@@ -827,9 +870,14 @@ def _replay_guard(value, params):
 def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
          max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS,
          static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
-         *, argnum: int | Sequence[int] | None = None):
+         *, argnum: int | Sequence[int] | None = None, holomorphic: bool = False):
     """The gradient of a scalar-valued ``fun`` with respect to argument(s) ``argnums``
     (``argnum``, autograd's name, is accepted too).
+
+    Complex arguments get ``df/dx - i df/dy`` (JAX's and autograd's convention, see
+    docs/complex.md): ``td.grad(lambda z: abs(z) ** 2)(1 + 2j)`` is ``(2-4j)``. The output must be
+    real; ``holomorphic=True`` differentiates a complex output of complex arguments, giving the
+    complex derivative ``f'(z)`` (right only for holomorphic ``fun``).
 
     Works as ``td.grad(f)``, ``@td.grad`` and ``@td.grad(argnums=(0, 1))``. The gradient is
     generated as NumPy source once per specialization (argument shapes, dtypes, structure, static
@@ -848,14 +896,16 @@ def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux:
     """
     argnums = _autograd_argnum(argnums, argnum, "grad")
     if fun is None:
-        return lambda f: grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames)
-    return GradFunction(fun, argnums, has_aux, False, max_specializations, static_argnums, static_argnames)
+        return lambda f: grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames,
+                              holomorphic=holomorphic)
+    return GradFunction(fun, argnums, has_aux, False, max_specializations, static_argnums, static_argnames,
+                        holomorphic)
 
 
 def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    max_specializations: int = DEFAULT_MAX_SPECIALIZATIONS,
                    static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
-                   *, argnum: int | Sequence[int] | None = None):
+                   *, argnum: int | Sequence[int] | None = None, holomorphic: bool = False):
     """Like :func:`grad`, returning ``(value, gradient)`` from one generated function.
 
     >>> import numpy as np, tracediff as td
@@ -865,8 +915,10 @@ def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0
     """
     argnums = _autograd_argnum(argnums, argnum, "value_and_grad")
     if fun is None:
-        return lambda f: value_and_grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames)
-    return GradFunction(fun, argnums, has_aux, True, max_specializations, static_argnums, static_argnames)
+        return lambda f: value_and_grad(f, argnums, has_aux, max_specializations, static_argnums, static_argnames,
+                                        holomorphic=holomorphic)
+    return GradFunction(fun, argnums, has_aux, True, max_specializations, static_argnums, static_argnames,
+                        holomorphic)
 
 
 def _autograd_argnum(argnums, argnum, transform: str):

@@ -30,8 +30,8 @@ logger = logging.getLogger("tracediff")
 
 # Python scalars are runtime inputs whose signature is their type: they stay Python scalars in
 # generated code, weak under NumPy's promotion (x32 * 2 and x32 * 0.5 stay float32).
-SCALARS = {float: "float", int: "int", bool: "bool"}
-FLOAT = SCALARS[float]
+SCALARS = {float: "float", int: "int", bool: "bool", complex: "complex"}
+FLOAT, COMPLEX = SCALARS[float], SCALARS[complex]
 INT64 = np.iinfo(np.int64)
 GENERATOR = "generator"  # the signature of a random generator leaf: passed in, drawn from afresh
 GENERATORS = (np.random.Generator, np.random.RandomState)
@@ -49,6 +49,8 @@ def leaf_signature(leaf) -> Any:
         return (leaf.shape, leaf.dtype)
     if isinstance(leaf, float):
         return FLOAT
+    if isinstance(leaf, complex):
+        return COMPLEX
     if isinstance(leaf, GENERATORS):
         return GENERATOR
     if is_runtime_int(leaf):
@@ -106,7 +108,7 @@ def specialization_key(args: tuple, kwargs: dict):
 
 def is_dynamic(leaf) -> bool:
     """Dynamic leaves are parameters of the generated code; the rest are baked in."""
-    return isinstance(leaf, (np.ndarray, Tracer, np.generic, float, *GENERATORS)) or is_runtime_int(leaf)
+    return isinstance(leaf, (np.ndarray, Tracer, np.generic, float, complex, *GENERATORS)) or is_runtime_int(leaf)
 
 
 def is_runtime_int(leaf) -> bool:
@@ -412,7 +414,7 @@ def describe_guard(node) -> str:
 def describe_guard_failure(node, actual, graph=None) -> str:
     """``guard at model.py:12 `for _ in range(n):` expected 3, got 4 (from argument n)``; the
     arguments are named when ``graph``, the guarded code's graph, is given."""
-    convert = {"bool": bool, "int": int, "float": float}.get(node.params["kind"], lambda v: v)
+    convert = {"bool": bool, "int": int, "float": float, "complex": complex}.get(node.params["kind"], lambda v: v)
     try:
         actual = convert(actual)
     except (TypeError, ValueError):

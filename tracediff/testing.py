@@ -13,41 +13,65 @@ from .pytree import flatten, leaf_paths, unflatten
 
 # Finite differences run in float64 whatever the inputs' dtype; these bound the analytic
 # gradient's error, which is set by the dtype it was computed in.
-_TOLERANCES = {np.dtype(np.float32): (2e-3, 2e-3), np.dtype(np.float64): (1e-6, 1e-6)}
+_TOLERANCES = {np.dtype(np.float32): (2e-3, 2e-3), np.dtype(np.float64): (1e-6, 1e-6),
+               np.dtype(np.complex64): (2e-3, 2e-3), np.dtype(np.complex128): (1e-6, 1e-6)}
 
 
 # Central differences balance truncation (h**2) against rounding (eps / h): h ~ eps ** (1/3).
-_STEPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 5e-3, np.dtype(np.float16): 1e-1}
+_STEPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 5e-3, np.dtype(np.float16): 1e-1,
+          np.dtype(np.complex128): 1e-6, np.dtype(np.complex64): 5e-3}
+
+
+def _wide(x):
+    """``x`` in float64, or complex128 when complex (the precision finite differences run in)."""
+    return np.asarray(x, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def numerical_vjp(fun: Callable, args: Sequence, argnum: int, cotangent, step: float | None = None):
-    """Central-difference gradient of ``sum(fun(*args) * cotangent)`` with respect to ``args[argnum]``,
-    one leaf entry at a time. Inputs are upcast to float64; the step suits the dtype the function
-    really computes in (a function that casts to float32 inside gets a float32 step)."""
+    """Central-difference gradient of ``Re(sum(fun(*args) * cotangent))`` with respect to
+    ``args[argnum]``, one leaf entry at a time. Inputs are upcast to float64 (complex128); the
+    step suits the dtype the function really computes in (a function that casts to float32
+    inside gets a float32 step).
+
+    For a complex entry ``z = u + iv`` it is ``dL/du - i dL/dv``, tracediff's convention (JAX's
+    and autograd's): the conjugate of the direction of steepest ascent. A complex ``cotangent``
+    ``c`` of a complex output ``w`` stands for the real loss ``Re(sum(c * w))``, whose cotangent
+    of ``w`` in that convention is ``c``."""
     leaves, tree = flatten(args[argnum])
-    base = [np.array(x, dtype=np.float64) for x in leaves]
+    base = [_wide(x).copy() for x in leaves]
 
     def project(new_leaves):
         call_args = [_copy_arrays(a) for a in args]  # the function may write into its arguments
-        call_args[argnum] = unflatten(tree, [float(x) if isinstance(orig, float) else x
+        call_args[argnum] = unflatten(tree, [type(orig)(x) if isinstance(orig, (float, complex)) else x
                                              for x, orig in zip(new_leaves, leaves)])
-        return float(np.sum(np.asarray(fun(*call_args), dtype=np.float64) * cotangent))
+        return float(np.real(np.sum(_wide(fun(*call_args)) * cotangent)))
 
     if step is None:  # probe the output dtype (on copies: the function may write its inputs)
-        probe = unflatten(tree, [float(x) if isinstance(orig, float) else x.copy() for x, orig in zip(base, leaves)])
+        probe = unflatten(tree, [type(orig)(x) if isinstance(orig, (float, complex)) else x.copy()
+                                 for x, orig in zip(base, leaves)])
         call_args = _merge([_copy_arrays(a) for a in args], (argnum,), (probe,))
         step = _STEPS.get(np.result_type(np.asarray(fun(*call_args))), 1e-6)
     grads = []
     for k, x in enumerate(base):
         g = np.zeros_like(x)
+        directions = (1.0, 1j) if np.iscomplexobj(x) else (1.0,)
         for idx in np.ndindex(x.shape):
-            h = step * max(1.0, abs(float(x[idx])))
-            plus, minus = [b.copy() for b in base], [b.copy() for b in base]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            g[idx] = (project(plus) - project(minus)) / (2 * h)
+            for direction in directions:  # dL/du, then -i dL/dv
+                h = step * max(1.0, abs(complex(x[idx])))
+                plus, minus = [b.copy() for b in base], [b.copy() for b in base]
+                plus[k][idx] += h * direction
+                minus[k][idx] -= h * direction
+                g[idx] += (project(plus) - project(minus)) / (2 * h) * np.conj(direction)
         grads.append(g)
     return grads
+
+
+def _random_like(rng, x):
+    """Standard normal entries of ``x``'s shape, complex when ``x`` is."""
+    shape = np.shape(x)
+    if np.iscomplexobj(x):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return rng.standard_normal(shape)
 
 
 def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: float | None = None,
@@ -101,17 +125,23 @@ def check_grads(fun: Callable, *args, argnums: int | Sequence[int] = 0, rtol: fl
     out_leaves, out_tree = flatten(out)
     if len(out_leaves) != 1:
         raise TypeError("check_grads needs a function with one array output")
-    cotangent = rng.standard_normal(np.shape(out_leaves[0])) if np.ndim(out_leaves[0]) else 1.0
+    if np.ndim(out_leaves[0]) or np.iscomplexobj(out_leaves[0]):
+        cotangent = _random_like(rng, out_leaves[0])
+    else:
+        cotangent = 1.0
     ct = np.asarray(cotangent, dtype=np.result_type(out_leaves[0]))
     analytic = pullback(unflatten(out_tree, [ct]))
     for n, g_arg in zip(argnums, analytic):
-        numeric = numerical_vjp(fun, args, n, np.asarray(ct, dtype=np.float64))
+        numeric = numerical_vjp(fun, args, n, _wide(ct))
         paths = leaf_paths(args[n])
         for path, g, num, leaf in zip(paths, flatten(g_arg)[0], numeric, flatten(args[n])[0]):
             dtype = np.result_type(leaf)
             r, a = _TOLERANCES.get(dtype, _TOLERANCES[np.dtype(np.float64)])
             r, a = rtol if rtol is not None else r, atol if atol is not None else a
-            g = np.asarray(g, dtype=np.float64)
+            if np.iscomplexobj(g) and not np.iscomplexobj(leaf):
+                raise AssertionError(f"gradient of {getattr(fun, '__qualname__', fun)} with respect to "
+                                     f"argument {n}{path} is complex ({np.result_type(g)}) for a real input")
+            g = _wide(g)
             scale = max(1.0, float(np.max(np.abs(num))) if num.size else 1.0)
             err = np.abs(g - num)
             bad = ~(err <= a * scale + r * np.abs(num))  # NaN or inf in either is a mismatch
@@ -180,15 +210,15 @@ def _check_higher_order(fun, args, argnums, rtol, atol, seed, order):
     def of_differentiated(*diff):  # one function object, so vjp's compiled code is reused
         return fun(*_merge(args, argnums, diff))
 
-    def projected_gradient(*diff):
+    def projected_gradient(*diff):  # a real function of the arguments: Re(sum(g * w))
         out, pullback = vjp(of_differentiated, *diff)
-        ct = rng_out if np.ndim(out) else 1.0
-        return sum(np.sum(g * w) for g, w in zip(flatten(pullback(ct))[0], weights))
+        ct = rng_out if np.ndim(out) or np.iscomplexobj(out) else 1.0
+        return sum(np.real(np.sum(g * w)) for g, w in zip(flatten(pullback(ct))[0], weights))
 
     diff_args = [args[n] for n in argnums]
-    rng_out = rng.standard_normal(np.shape(fun(*[_copy_arrays(a) for a in args])))
+    rng_out = _random_like(rng, fun(*[_copy_arrays(a) for a in args]))
     # one weight per leaf, so that arguments that are dicts, lists or tuples are checked too
-    weights = [rng.standard_normal(np.shape(leaf)) for a in diff_args for leaf in flatten(a)[0]]
+    weights = [_random_like(rng, leaf) for a in diff_args for leaf in flatten(a)[0]]
     check_grads(projected_gradient, *diff_args, argnums=tuple(range(len(argnums))), rtol=rtol, atol=atol,
                 seed=seed, order=order - 1)
 

@@ -196,7 +196,8 @@ class _Running(NamedTuple):
 
 
 CONCRETE_INDEX_LIMIT = 4096  # elements of an integer array guarded by value (written in the code)
-_PYTHON_SCALARS = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.bool_)}
+_PYTHON_SCALARS = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.bool_),
+                   complex: np.dtype(np.complex128)}
 
 
 class Trace:
@@ -472,6 +473,8 @@ class Tracer:
         primitive = UFUNCS.get(ufunc)
         if primitive is None:
             raise _missing(f"np.{ufunc.__name__}")
+        if ufunc is np.power:
+            _check_python_power(*inputs)
         return primitive.bind(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -538,9 +541,13 @@ class Tracer:
         self._refuse_if_differentiable("float()")
         return self._guarded("float", float(self._value))
 
+    def __complex__(self):
+        self._refuse_if_differentiable("complex()")
+        return self._guarded("complex", complex(self._value))
+
     def item(self):
         self._refuse_if_differentiable(".item()")
-        kind = {"b": "bool", "f": "float"}.get(self.dtype.kind, "int")
+        kind = {"b": "bool", "f": "float", "c": "complex"}.get(self.dtype.kind, "int")
         return self._guarded(kind, np.asarray(self._value).item())  # (the value may be a Python scalar)
 
     def tolist(self):
@@ -595,6 +602,20 @@ class Tracer:
         _rederive_views(child, path)
 
 
+def _check_python_power(base, exponent) -> None:
+    """``a ** b`` of Python numbers is complex when ``a`` is negative and ``b`` is not a whole
+    number (NumPy's would be NaN), so the type of the result, and of all that follows, is a
+    decision on the values: a guard, and another path traces again."""
+    def python(v):
+        return type(v._value if isinstance(v, Tracer) else v) in (int, float)
+
+    if not (python(base) and python(exponent)):
+        return
+    real = np.logical_or(base >= 0, exponent == np.round(exponent))
+    if isinstance(real, Tracer):
+        bool(real)
+
+
 def _add_at(x, index, values=0.0):
     """``np.add.at(x, index, values)`` on a traced ``x``: values at repeated indices add up."""
     from .primitives.indexing import scatter_add_p, split_index
@@ -628,6 +649,10 @@ def _written_through(base: Tracer, view: Tracer) -> Tracer:
         return np.reshape(view, base.shape)
     if kind == "transpose":
         return np.transpose(view, tuple(np.argsort(detail).tolist()))
+    if kind == "real":  # z.real written: the new real part, the old imaginary one
+        return view + 1j * np.imag(base)
+    if kind == "imag":
+        return np.real(base) + 1j * view
     raise ValueError(f"assignment destination is read-only (a {kind} view){_where()}")
 
 
@@ -648,6 +673,8 @@ def _rederive_views(base: Tracer, up_to_date: set) -> None:
                 derived = getitem_p.bind(base, *detail[1], index=detail[0])
             elif kind == "transpose":
                 derived = np.transpose(base, detail)
+            elif kind in ("real", "imag"):
+                derived = getattr(np, kind)(base)
             else:  # reshape, broadcast_to
                 derived = getattr(np, kind)(base, view.shape)
             unlink_view(base, derived)  # only its value is wanted: the view object stays
@@ -804,6 +831,7 @@ Tracer.flatten = lambda self, order="C": np.copy(np.ravel(self, order))  # a cop
 Tracer.sort = lambda self, axis=-1, kind=None, order=None: self._become(np.sort(self, axis, kind, order))  # in place
 Tracer.take, Tracer.searchsorted = _method(np.take), _method(np.searchsorted)
 Tracer.copy = lambda self: np.copy(self)
+Tracer.conj = Tracer.conjugate  # (np.conj is np.conjugate: the loop above named the method once)
 Tracer.astype = lambda self, dtype, **kw: _astype(self, dtype)
 
 

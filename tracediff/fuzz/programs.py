@@ -520,6 +520,24 @@ def _indexed_by_int(b: _Builder, target: str):
     return b.choice(forms)
 
 
+def _complex(b: _Builder, target: str):
+    """Through complex values and back to a real one: the complex rules (and the convention,
+    dL/du - i dL/dv, inside) are checked by finite differences of the real program."""
+    x = b.pick()
+    shape = b.shape(x)
+    forms = ["np.abs(np.exp({b} * (0.3 + 0.4j))) ** 2", "np.real(np.exp(1j * {a}) * ({a} + 0.5j))",
+             "np.imag(np.sin({a} + 0.5j) * np.conj({a} * 1j + 0.3))", "np.angle({a} + (1 + 0.5j))",
+             "np.abs(np.sqrt({p} + 1j * {a}))", "np.real(({a} + 0.5j) ** 2 * np.conj({a} - 1j))",
+             "np.abs(np.log({p} + 1j * {b})) ** 2", "np.abs({a} * (0.6 - 0.8j) + 1j) ** 2"]
+    if shape:
+        forms += ["np.abs(np.fft.fft({a}, axis=-1)) ** 2 / 4",
+                  "np.real(np.fft.ifft(np.fft.fft({a}, axis=0) * (1 + 0.5j), axis=0))",
+                  f"np.fft.irfft(np.fft.rfft({{a}}, axis=-1) * (0.5 - 0.5j), n={shape[-1]}, axis=-1)",
+                  "np.var({a} * (1 + 2j) + 1j * np.sin({a}), axis=0)",
+                  "np.real(np.sum(np.exp(1j * {a}) * np.conj({a} + 0.5j)))"]
+    return f"{target} = " + b.choice(forms).format(a=x, b=b.bounded(), p=b.positive())
+
+
 _FAMILIES = ([_unary] * 5 + [_binary] * 5 + [_reduction] * 3 + [_two_reductions] + [_reshape] * 2
              + [_index] * 2 + [_write] + [_matmul] + [_branch] + [_loop] + [_repeat] + [_softplus]
-             + [_logsumexp] + [_with_int] * 2 + [_indexed_by_int] * 2)
+             + [_logsumexp] + [_with_int] * 2 + [_indexed_by_int] * 2 + [_complex] * 2)

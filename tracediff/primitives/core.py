@@ -123,6 +123,16 @@ def defbatch(primitive: Primitive, rule: Callable) -> None:
     primitive.batch = rule
 
 
+def is_complex(x) -> bool:
+    """Whether ``x`` (a traced value, an array or a Python number) holds complex numbers."""
+    return isinstance(x, complex) or getattr(x, "dtype", np.dtype(float)).kind == "c"
+
+
+def conj(x):
+    """``x``'s complex conjugate; ``x`` itself when real (no node recorded for real values)."""
+    return np.conj(x) if is_complex(x) else x
+
+
 def lift(x, batched: bool, ndim: int):
     """A batched ``x`` with size-1 axes after the batch axis, up to ``ndim`` axes besides it: it
     then broadcasts against unbatched values of ``ndim`` axes as each entry would."""

@@ -21,7 +21,7 @@ import operator
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, np_attr, np_function
+from .core import FUNCTIONS, UFUNCS, Primitive, call, defvjp, is_complex, np_attr, np_function
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
@@ -73,6 +73,9 @@ def _extremum_share(g, x, y, larger: bool):
     half of it at a tie (as autograd), none where it loses. With s = sign(x - y) that is
     g * (1 + s) / 2 for max and g * (1 - s) / 2 for min: y's share uses the same s (one value
     for both rules, and for abs's rule of x - y), and a NaN operand gives a NaN cotangent."""
+    if is_complex(x) or is_complex(y):  # NumPy orders complex numbers by real, then imaginary part
+        wins = (x > y) if larger else (x < y)
+        return np.where(x == y, g * 0.5, np.where(wins, g, 0.0))
     s = np.sign(x - y)
     return ((1 + s) if larger else (1 - s)) * (g * 0.5)
 
@@ -267,7 +270,7 @@ def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_
 
 
 # --- real inputs through complex-number functions ----------------------------------------
-conjugate = _ufunc(np.conjugate, lambda g, ans, x: g, caveat="real inputs: the identity")
+conjugate = _ufunc(np.conjugate, lambda g, ans, x: g, caveat="complex values: the conjugate (docs/complex.md); real inputs: the identity")
 
 
 def _describe(handler, differentiable, caveat=None):
@@ -387,8 +390,13 @@ _PYTHON_BOOL = "a Python bool, as NumPy: a decision on the values, checked by th
 
 
 def _real_if_close(a, tol=100):
-    _real_input("real_if_close", a)
-    return a  # as NumPy: a real array is returned as it is
+    if not is_complex(a):
+        return a  # as NumPy: a real array is returned as it is
+    if tol > 1:  # (NumPy: a tolerance above 1 counts machine epsilons of a's precision)
+        tol = np.finfo(a.dtype).eps * tol
+    # Whether the imaginary parts are negligible is a decision on the values: a guard, as NumPy's
+    # own `if` on them
+    return np.real(a) if np.all(np.abs(np.imag(a)) < tol) else a
 
 
 def _stacked(p):
@@ -514,7 +522,8 @@ FUNCTIONS.update({
     np.imag: _describe(_imag, False, "real inputs: zeros"),
     np.angle: _describe(_angle, False, angle_p.caveat),
     np.round: _round, np.around: _round, np.fix: _fix, np.isposinf: _isposinf, np.isneginf: _isneginf,
-    np.real_if_close: _describe(_real_if_close, True, "real inputs: the identity"),
+    np.real_if_close: _describe(_real_if_close, True, "whether the imaginary parts are negligible is "
+                                                      "checked by the generated code (a guard)"),
     np.polyval: _describe(_polyval, True, "differentiable in p and x (Horner's scheme, as NumPy)"),
     np.polyder: _polyder, np.polyint: _polyint, np.polyadd: _polyadd, np.polysub: _polysub,
     np.isclose: _describe(_isclose, False), np.iscomplex: _describe(_iscomplex, False, "real inputs: False"),

@@ -20,16 +20,12 @@ import functools
 
 import numpy as np
 
-from .core import FUNCTIONS, UFUNCS, Primitive, batch_axis, call, defbatch, defvjp, np_attr
-
-
-def _is_complex(x) -> bool:
-    return isinstance(x, complex) or getattr(x, "dtype", np.dtype(float)).kind == "c"
+from .core import FUNCTIONS, UFUNCS, Primitive, batch_axis, call, defbatch, defvjp, is_complex, np_attr
 
 
 def _real_if(ct, x):
     """The cotangent of ``x``: real for a real ``x`` (the real part, by the convention above)."""
-    return ct if _is_complex(x) else np.real(ct)
+    return ct if is_complex(x) else np.real(ct)
 
 
 def _resize(x, length: int, axis: int):
@@ -182,7 +178,48 @@ def _shift(x, axes, forward: bool):
     return x
 
 
+def _real_several_axes(name, inverse: bool, default_axes=None):
+    """rfftn (irfftn) as NumPy computes it: rfft along the last of the axes, then fft along the
+    others (ifft along the others, then irfft along the last); rfft2 and irfft2 are these."""
+    def handler(a, s=None, axes=default_axes, norm=None, out=None):
+        _check(name, norm, out)
+        ndim = np.ndim(a)
+        if axes is None:
+            axes = range(ndim) if s is None else range(-len(s), 0)
+        axes = [int(k) % ndim for k in axes]
+        if s is None:
+            s = [np.shape(a)[k] for k in axes]
+            if inverse:  # the last axis holds half a spectrum
+                s[-1] = 2 * (s[-1] - 1)
+        s = [int(k) for k in s]
+        if len(s) != len(axes):
+            raise ValueError(f"np.fft.{name}: shape and axes have different lengths")
+        if not inverse:
+            a = rfft_p.bind(a, n=s[-1], axis=axes[-1], norm=norm)
+        for n, axis in zip(s[:-1], axes[:-1]):
+            a = (ifft_p if inverse else fft_p).bind(a, n=n, axis=axis, norm=norm)
+        return irfft_p.bind(a, n=s[-1], axis=axes[-1], norm=norm) if inverse else a
+    return handler
+
+
+def _hfft(a, n=None, axis=-1, norm=None, out=None):
+    """The transform of a Hermitian-symmetric signal given by its first half: NumPy's irfft of
+    the conjugate, with the normalization's direction swapped."""
+    _check("hfft", norm, out)
+    n = 2 * (np.shape(a)[int(axis)] - 1) if n is None else int(n)
+    return irfft_p.bind(np.conj(a), n=n, axis=int(axis), norm=_TRANSPOSED_NORM[norm])
+
+
+def _ihfft(a, n=None, axis=-1, norm=None, out=None):
+    _check("ihfft", norm, out)
+    return np.conj(rfft_p.bind(a, n=None if n is None else int(n), axis=int(axis), norm=_TRANSPOSED_NORM[norm]))
+
+
 FUNCTIONS.update({
+    np.fft.rfftn: _real_several_axes("rfftn", False), np.fft.irfftn: _real_several_axes("irfftn", True),
+    np.fft.rfft2: _real_several_axes("rfft2", False, (-2, -1)),
+    np.fft.irfft2: _real_several_axes("irfft2", True, (-2, -1)),
+    np.fft.hfft: _hfft, np.fft.ihfft: _ihfft,
     np.fft.fft: _one_axis(fft_p), np.fft.ifft: _one_axis(ifft_p),
     np.fft.rfft: _one_axis(rfft_p), np.fft.irfft: _one_axis(irfft_p),
     np.fft.fftn: _several_axes(fftn_p, "fftn"), np.fft.ifftn: _several_axes(ifftn_p, "ifftn"),
@@ -202,6 +239,9 @@ real_p = Primitive("real", np.real)
 defvjp(real_p, lambda g, ans, z: g)  # g is real: as a complex cotangent, dL/du - i * 0
 imag_p = Primitive("imag", np.imag)
 defvjp(imag_p, lambda g, ans, z: -1j * g)  # dL/du = 0, dL/dv = g
+# NumPy's real and imaginary parts of a complex array are views of it (writing into z.real
+# writes into z), which matters to writes and to codegen's reuse of buffers.
+real_p.is_view = imag_p.is_view = True
 defbatch(real_p, lambda args, batched, out_shape: real_p.bind(args[0]))
 defbatch(imag_p, lambda args, batched, out_shape: imag_p.bind(args[0]))
 
@@ -211,11 +251,14 @@ def _for_complex(function, complex_handler):
     real_handler = FUNCTIONS.get(function)
 
     def handler(x, *args, **kwargs):
-        if _is_complex(x) or real_handler is None:
+        if is_complex(x) or real_handler is None:
             return complex_handler(x, *args, **kwargs)
         return real_handler(x, *args, **kwargs)
     if real_handler is not None:
         functools.update_wrapper(handler, real_handler)
+        real_caveat = getattr(real_handler, "caveat", None)
+        handler.caveat = "complex values: differentiable" + (f"; {real_caveat}" if real_caveat else "")
+    handler.differentiable = True
     FUNCTIONS[function] = handler
 
 
@@ -234,7 +277,7 @@ def _complex_rule(ufunc, rule):
     if prim is None:  # not traced at all: nothing to extend
         return
     real_rule = prim.rule(0)
-    defvjp(prim, lambda g, ans, x: rule(g, ans, x) if _is_complex(x) else real_rule(g, ans, x))
+    defvjp(prim, lambda g, ans, x: rule(g, ans, x) if is_complex(x) else real_rule(g, ans, x))
 
 
 # |z| = sqrt(u**2 + v**2): dL/du - i dL/dv = g (u - iv) / |z|, taken as 0 at z = 0 as for real

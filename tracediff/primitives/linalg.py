@@ -46,7 +46,7 @@ from collections import Counter
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, UFUNCS, Primitive, call, defbatch, defvjp, lift, np_attr, np_function
+from .core import FUNCTIONS, UFUNCS, Primitive, call, conj, defbatch, defvjp, is_complex, lift, np_attr, np_function
 from .indexing import arange, getitem
 
 
@@ -261,13 +261,15 @@ def _lift_loop(x, batched: bool, core: int, loop: int):
     return np.reshape(x, np.shape(x)[:1] + (1,) * missing + np.shape(x)[1:]) if batched and missing > 0 else x
 
 
+# vecdot and vecmat conjugate their vector (vecdot(a, b) = sum(conj(a) * b)), which is not
+# holomorphic in it: its cotangent is the conjugate of the plain rule's (dL/du - i dL/dv).
 if hasattr(np, "matvec"):  # NumPy >= 2.2
-    vecdot_p = _gufunc(np.vecdot, (1, 1), lambda g, ans, a, b: g[..., None] * b, lambda g, ans, a, b: g[..., None] * a)
+    vecdot_p = _gufunc(np.vecdot, (1, 1), lambda g, ans, a, b: conj(g[..., None] * b),
+                       lambda g, ans, a, b: g[..., None] * conj(a))
     matvec_p = _gufunc(np.matvec, (2, 1), lambda g, ans, m, v: g[..., :, None] * v[..., None, :],
-                       lambda g, ans, m, v: np.vecmat(g, m))
-    vecmat_p = _gufunc(np.vecmat, (1, 2), lambda g, ans, v, m: np.matvec(m, g),
-                       lambda g, ans, v, m: v[..., :, None] * g[..., None, :])
-    vecdot_p.caveat = matvec_p.caveat = vecmat_p.caveat = "real values"
+                       lambda g, ans, m, v: np.vecmat(conj(g), m))  # (g @ m: vecmat conjugates g)
+    vecmat_p = _gufunc(np.vecmat, (1, 2), lambda g, ans, v, m: conj(np.matvec(m, g)),
+                       lambda g, ans, v, m: conj(v)[..., :, None] * g[..., None, :])
 
 
 # --- cross products, over the last axis -------------------------------------------------------
@@ -509,6 +511,8 @@ def _poly(seq_of_zeros):
     if np.ndim(zeros) != 1:
         raise NotImplementedError("np.poly of a matrix (its characteristic polynomial, through complex eigenvalues) "
                                   "is not supported on traced values; give the roots")
+    if _dtype(zeros).kind == "c":
+        raise NotImplementedError("np.poly of complex traced roots is not supported yet")
     dtype = _dtype(zeros) if _dtype(zeros).kind == "f" else np.dtype(np.float64)
     if not np.shape(zeros)[0]:
         return 1.0
@@ -577,8 +581,10 @@ def _constant(kind: str, n: int, dtype):
 
 def _read_from_triangle(m, lower: bool):
     """The cotangent of a matrix function that reads only one triangle of its argument (LAPACK's
-    cholesky and eigh do), given ``m`` with ``<m, da>`` its change for a symmetric ``da``."""
-    return (m + _T(m)) * _triangle_mask(np.shape(m)[-1], lower, m)
+    cholesky and eigh do), given ``m`` with ``Re <m, da>`` its change for a symmetric (Hermitian)
+    ``da``: an entry of the triangle stands for itself and (conjugated) its mirror image; a
+    diagonal entry's imaginary part is not read."""
+    return (m + conj(_T(m))) * _triangle_mask(np.shape(m)[-1], lower, m)
 
 
 def _solve_transposed(a, b):
@@ -658,25 +664,43 @@ cholesky_p = _linalg("cholesky", lambda a, upper=False: np.linalg.cholesky(a, up
                      caveat=_ONE_TRIANGLE.format("upper=True"))
 
 
-# Symmetric eigendecomposition a = v diag(w) v.T: dw = diag(v.T da v), dv = v (F * (v.T da v))
-# with F[i, j] = 1 / (w[j] - w[i]) off the diagonal
+# Symmetric (Hermitian) eigendecomposition a = v diag(w) v^H: dw = diag(v^H da v),
+# dv = v (F * (v^H da v)) with F[i, j] = 1 / (w[j] - w[i]) off the diagonal.
 def _eigvalsh_vjp(g, ans, a, UPLO="L"):
     v = np.linalg.eigh(a, UPLO=UPLO).eigenvectors
-    return _read_from_triangle((v * g[..., None, :]) @ _T(v), UPLO == "L")
+    return _read_from_triangle((conj(v) * g[..., None, :]) @ _T(v), UPLO == "L")
 
 
 def _eigh_vectors_vjp(g, ans, a, UPLO="L"):
     w, v = np.linalg.eigvalsh(a, UPLO=UPLO), ans
+    if is_complex(a):
+        _require_phase_blind(g, v)
     eye = _eye(np.shape(w)[-1], w)
     f = 1 / (w[..., None, :] - w[..., :, None] + eye) - eye  # 0 on the diagonal
-    return _read_from_triangle(v @ ((_T(v) @ g) * f) @ _T(v), UPLO == "L")
+    return _read_from_triangle(conj(v) @ ((_T(v) @ g) * f) @ _T(v), UPLO == "L")
+
+
+def _require_phase_blind(g, v):
+    """A complex eigenvector's phase is arbitrary (LAPACK picks one), so the gradient through
+    eigenvectors exists only for a loss that does not change when a phase does (|v|**2, v v^H,
+    and eigh's own rules at higher order): dL/dphase_k = -Im((v^T g)_kk) must be 0. The test is
+    a decision on values, so the generated code checks it on every call (a guard) and a call
+    where it fails traces again, and raises here."""
+    sensitivity = np.abs(np.imag(np.diagonal(_T(v) @ g, axis1=-2, axis2=-1)))
+    scale = np.sqrt(np.sum(np.abs(g) ** 2, axis=-2)) + np.finfo(_dtype(v)).tiny
+    if np.any(sensitivity > np.sqrt(np.finfo(_dtype(v)).eps) * scale):
+        raise NotImplementedError(
+            "the loss depends on the phases of the eigenvectors of a complex Hermitian matrix, which are "
+            "arbitrary (LAPACK picks one), so it has no gradient: make it depend on |v|**2 or v v^H, or on "
+            "the eigenvalues only")
 
 
 eigvalsh_p = _linalg("eigvalsh", np.linalg.eigvalsh, rule=_eigvalsh_vjp, caveat=_ONE_TRIANGLE.format("UPLO='U'"))
 eigh_vectors_p = _linalg("eigh_vectors", lambda a, UPLO="L": np.linalg.eigh(a, UPLO=UPLO).eigenvectors,
                          _result("linalg.eigh", "eigenvectors"), rule=_eigh_vectors_vjp,
                          caveat="divides by differences of eigenvalues: NaN for repeated ones, inaccurate for "
-                                "close ones; " + _ONE_TRIANGLE.format("UPLO='U'"))
+                                "close ones; complex: only for losses blind to each eigenvector's arbitrary phase "
+                                "(checked on every call, an error otherwise); " + _ONE_TRIANGLE.format("UPLO='U'"))
 
 
 # SVD a = u diag(s) vh (reduced): J. Townsend, "Differentiating the singular value decomposition"
@@ -909,14 +933,23 @@ FUNCTIONS.update({
     np.linalg.det: lambda a: det_p.bind(a),
     np.linalg.matrix_power: _matrix_power,
 })
+def _slogdet(a):
+    if _dtype(a).kind == "c":  # the sign is a phase, which moves with a: det / |det|, differentiated
+        det = det_p.bind(a)
+        return _SlogdetResult(det / np.abs(det), slogdet_p.bind(a))
+    return _SlogdetResult(slogdet_sign_p.bind(a), slogdet_p.bind(a))  # +-1: no gradient
+
+
+FUNCTIONS.update({
+    np.linalg.slogdet: _describe(_slogdet, "real matrices: no gradient flows through the sign (+-1); complex: "
+                                           "the sign is det / |det|, differentiated"),
+    np.linalg.eigvalsh: _describe(lambda a, UPLO="L": eigvalsh_p.bind(a, **_params(UPLO=UPLO)), eigvalsh_p.caveat),
+    np.linalg.eigh: _describe(lambda a, UPLO="L": _EighResult(eigvalsh_p.bind(a, **_params(UPLO=UPLO)),
+                                                              eigh_vectors_p.bind(a, **_params(UPLO=UPLO))),
+                              "eigenvectors: " + eigh_vectors_p.caveat),
+})
 FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
-    np.linalg.slogdet: (lambda a: _SlogdetResult(slogdet_sign_p.bind(a), slogdet_p.bind(a)),
-                        "no gradient flows through the sign"),
     np.linalg.cholesky: (lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)), cholesky_p.caveat),
-    np.linalg.eigvalsh: (lambda a, UPLO="L": eigvalsh_p.bind(a, **_params(UPLO=UPLO)), eigvalsh_p.caveat),
-    np.linalg.eigh: (lambda a, UPLO="L": _EighResult(eigvalsh_p.bind(a, **_params(UPLO=UPLO)),
-                                                     eigh_vectors_p.bind(a, **_params(UPLO=UPLO))),
-                     "eigenvectors: " + eigh_vectors_p.caveat),
     np.linalg.svd: (_svd, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")),
     np.linalg.svdvals: (lambda x: svdvals_p.bind(x),),
     np.linalg.pinv: (lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(

@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, method_or_function, np_attr, py_literal
+from .core import (FUNCTIONS, Primitive, batch_axis, call, conj, defbatch, defvjp, is_complex, method_or_function,
+                   np_attr, py_literal)
 
 
 def normalize_axis(axis, ndim: int, function: str, *, scalar_axis: bool = False):
@@ -233,15 +234,21 @@ def _dof(x, axis, ddof):
     return n if n > 0 else math.nan  # NumPy warns and returns NaN (var) for n <= ddof
 
 
-def _var_vjp(g, ans, x, axis, keepdims, ddof):
+def _centered(x, axis):
+    """x minus its mean, conjugated for complex x: the variance is a mean of |x - mean|**2, whose
+    cotangent (dL/du - i dL/dv) is 2 conj(x - mean) / n."""
     centered = x - np.mean(x, axis=axis, keepdims=True)
-    return _keep(g, x, axis, keepdims) * (2.0 / _dof(x, axis, ddof)) * centered
+    return np.conj(centered) if is_complex(x) else centered
+
+
+def _var_vjp(g, ans, x, axis, keepdims, ddof):
+    return _keep(g, x, axis, keepdims) * (2.0 / _dof(x, axis, ddof)) * _centered(x, axis)
 
 
 def _std_vjp(g, ans, x, axis, keepdims, ddof):
     # Where std is 0 the entries equal their mean, so `centered` is 0 there: with a denominator
     # of 1 the cotangent is 0, exact for a length-1 axis and a subgradient otherwise (as abs at 0).
-    centered = x - np.mean(x, axis=axis, keepdims=True)
+    centered = _centered(x, axis)
     std = _keep(ans, x, axis, keepdims)
     return _keep(g, x, axis, keepdims) / (_dof(x, axis, ddof) * np.where(std > 0, std, 1.0)) * centered
 
@@ -485,7 +492,8 @@ def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     missing = np.isnan(a)
     centered = np.where(missing, 0.0, a - _nanmean(a, axis=axis, keepdims=True))
     dof = _nan_count(a, axis, keepdims) - ddof
-    var = np.sum(centered * centered, axis=axis, keepdims=keepdims) / np.where(dof > 0, dof, 1)
+    squares = np.real(centered * np.conj(centered)) if is_complex(centered) else centered * centered  # |.|**2
+    var = np.sum(squares, axis=axis, keepdims=keepdims) / np.where(dof > 0, dof, 1)
     var = np.where(dof > 0, var, np.nan)  # NumPy: NaN (and a warning) when no degrees of freedom remain
     return np.sqrt(var) if _sqrt else var
 
@@ -543,10 +551,11 @@ FUNCTIONS.update({np.nanmean: _meta(_nanmean, caveat=_NAN), np.nanvar: _meta(_na
 # --- norms -----------------------------------------------------------------------------------
 
 def _norm2_vjp(g, ans, x, axis, keepdims):
-    # x / |x|, and 0 (a subgradient) where the norm is 0
+    # x / |x| (conj(x) / |x| for complex x, as abs), and 0 (a subgradient) where the norm is 0
     norm = _keep(ans, x, axis, keepdims)
     zero = norm == 0
-    return np.where(zero, 0.0, _keep(g, x, axis, keepdims) / np.where(zero, 1.0, norm)) * x
+    return np.where(zero, 0.0, _keep(g, x, axis, keepdims) / np.where(zero, 1.0, norm)) * (
+        np.conj(x) if is_complex(x) else x)
 
 
 def _emit_norm2(args, axis, keepdims):
@@ -808,6 +817,8 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
         if weights is not None:
             if _ndim(weights) != 1 or np.shape(weights)[0] != n:
                 raise ValueError(f"np.cov: {name} must be 1-D with one weight per observation ({n})")
+            if is_complex(weights):
+                raise TypeError(f"np.cov: {name} must be real")
             w = weights if w is None else w * weights
     avg, w_sum = np.average(X, axis=1, weights=w, returned=True)
     w_sum = w_sum[0]
@@ -822,7 +833,7 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     if fact <= 0:  # NumPy warns and divides by 0 (traced weights: a guard on their sum)
         fact = 0.0
     X = X - avg[:, None]
-    c = (X @ (X if w is None else X * w).T) * np.true_divide(1, fact)
+    c = (X @ conj(X if w is None else X * w).T) * np.true_divide(1, fact)  # (NumPy conjugates: X X^H)
     return np.squeeze(c if _dtype(c) == dtype else c.astype(dtype))  # NumPy scales in place, in dtype
 
 
@@ -830,8 +841,10 @@ def _corrcoef(x, y=None, rowvar=True, bias=np._NoValue, ddof=np._NoValue, *, dty
     c = _cov(x, y, rowvar, dtype=dtype)
     if _ndim(c) == 0:  # one variable: NumPy returns c / c
         return c / c
-    stddev = np.sqrt(np.diagonal(c))
+    stddev = np.sqrt(np.real(np.diagonal(c)))
     c = c / stddev[:, None] / stddev[None, :]
+    if is_complex(c):  # NumPy clips the real and imaginary parts
+        return np.clip(np.real(c), -1, 1) + 1j * np.clip(np.imag(c), -1, 1)
     return np.clip(c, -1, 1)  # rounding may step outside [-1, 1]: NumPy clips too
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import MissingRuleError
 from . import linalg
-from .core import REGISTRY, Primitive, call, defbatch, defvjp, py_literal
+from .core import REGISTRY, Primitive, call, defbatch, defvjp, is_complex, py_literal
 from .scipy_hook import install, when_imported
 
 _OWN: dict = {}  # name -> SciPy's own function
@@ -120,6 +120,14 @@ def _matrix(name: str, a) -> None:
                                f"of shape {np.shape(a)} (batches are not supported: loop, or use np.linalg)")
 
 
+def _real_matrix(name: str, a) -> None:
+    """Factorizations whose rules are written for real (symmetric, orthogonal) factors."""
+    _matrix(name, a)
+    if is_complex(a):
+        raise NotImplementedError(f"scipy.linalg.{name} of a complex traced matrix is not supported yet "
+                                  "(its rule is written for real matrices)")
+
+
 def _trans(trans) -> int:
     t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}.get(trans)
     if t is None:
@@ -131,6 +139,8 @@ def _solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite
     _matrix("solve_triangular", a)
     if np.ndim(b) not in (1, 2):
         raise MissingRuleError("scipy.linalg.solve_triangular on traced values: b must be 1-D or 2-D")
+    if trans in (2, "C") and is_complex(a):  # a^H x = b is conj(a)^T x = b
+        a = np.conj(a)
     return solve_triangular_p.bind(a, b, **_params(_trans(trans), lower, unit_diagonal))
 
 
@@ -187,7 +197,7 @@ def _solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_f
 # --- cholesky, cho_factor, cho_solve ----------------------------------------------------------
 
 def _cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    _matrix("cholesky", a)
+    _real_matrix("cholesky", a)
     return linalg.cholesky_p.bind(a, **({} if lower else {"upper": True}))
 
 
@@ -198,9 +208,10 @@ def _cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
 def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     c, lower = c_and_lower
     _matrix("cho_solve", c)
-    # a = L L^T: x = L^-T (L^-1 b); a = U^T U: x = U^-1 (U^-T b)
-    y = solve_triangular_p.bind(c, b, **_params(0 if lower else 1, lower, False))
-    return solve_triangular_p.bind(c, y, **_params(1 if lower else 0, lower, False))
+    # a = L L^H: x = L^-H (L^-1 b); a = U^H U: x = U^-1 (U^-H b) (^H: ^T for real matrices)
+    if lower:
+        return _solve_triangular(c, _solve_triangular(c, b, 0, True), "C", True)
+    return _solve_triangular(c, _solve_triangular(c, b, "C", False), 0, False)
 
 
 # --- expm ------------------------------------------------------------------------------------
