@@ -162,7 +162,7 @@ def test_dynamic_control_flow(capsys):
     "seed_1_graph_and_leaves", "seed_2_stopping_gradients", "seed_3_vector_outputs",
     "seed_4_small_network", "seed_5_gradient_descent", "seed_5_fit_line", "dynamic_control_flow",
     "training_loop_as_written",
-    "spring_simulation",
+    "spring_simulation", "damped_oscillation_spectrum",
 ])
 def test_example_runs_as_a_script(name, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=tmp_path,
@@ -207,3 +207,17 @@ def test_spring_simulation_fits_and_its_gradient_is_two_loops(capsys):
     assert "*x_steps[" in r["source"] and len(r["source"].splitlines()) < 150  # positions: one line
     ns = load("spring_simulation")
     td.testing.check_grads(ns["loss"], np.array([3.5, 0.4]), order=1)
+
+
+def test_damped_oscillation_fits_through_the_spectrum_with_a_complex_parameter(capsys, tmp_path, monkeypatch):
+    r, out = run_main("damped_oscillation_spectrum", capsys)
+    assert abs(r["c"] - 1.5 * np.exp(0.6j)) < 0.06
+    np.testing.assert_allclose(r["rates"], [1.2, 7.0], atol=0.03)
+    assert r["cache"].traces == 1
+    assert "np.fft.rfft(" in out and "np.fft.fft(" in out  # rfft's gradient is an fft
+    ns = load("damped_oscillation_spectrum")
+    td.testing.check_grads(ns["loss"], 1.2 + 0.3j, np.array([1.0, 6.9]), argnums=(0, 1), order=2)
+    monkeypatch.chdir(tmp_path)
+    ns["main"](plot=True)
+    out = capsys.readouterr().out
+    assert (tmp_path / "damped_oscillation_fit.png").exists() if HAVE_MATPLOTLIB else "no figure" in out

@@ -254,8 +254,8 @@ def build_markdown() -> str:
         "- **Kinks take the value NumPy's `np.sign` gives:** the derivative of `np.abs` at 0 is 0.",
         "- **Jumps** (`np.remainder`, `np.fmod`, `np.arctan2` across its cut) use the derivative of the "
         "piece the point belongs to.",
-        "- **Real inputs only** for `np.real`, `np.imag`, `np.conj`, `np.angle`; complex values are not "
-        "supported yet.",
+        "- **Complex values** follow JAX's convention (`df/dx - i df/dy`); which functions have complex "
+        "rules, and which refuse complex values, is listed in [complex.md](complex.md).",
         "",
         "SciPy is optional: the rules for each SciPy module are registered when that module is imported "
         "(tracediff never imports SciPy), and generated code calls SciPy's public functions "
