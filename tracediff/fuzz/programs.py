@@ -407,7 +407,13 @@ def _branch(b: _Builder, target: str):
 
 def _loop(b: _Builder, target: str):
     x, y = b.pick(), b.bounded()
-    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant"])
+    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant", "stacked", "stacked"])
+    if form == "stacked":  # the states kept in a list and built into one array, which the
+        # backward pass reads (codegen writes it from the rolled loop's list, starred)
+        weights = f"np.linspace(0.5, 1.5, 7).reshape((7,) + (1,) * np.ndim({x}))"
+        return [f"{target}_s = {x} * 1.0", f"{target}_all = [{target}_s]", "for _ in range(6):",
+                f"    {target}_s = np.tanh({target}_s) * 0.7 + {y} * 0.3", f"    {target}_all.append({target}_s)",
+                f"{target} = np.sum(np.array({target}_all) ** 2 * {weights}, axis=0)"]
     if form == "long":  # long enough to be rolled into a loop, with a carried sum
         return [f"{target} = {x} * 1.0", f"{target}_acc = {x} * 0.0", "for _ in range(6):",
                 f"    {target} = np.tanh({target}) * 0.8 + {y} * 0.2",
