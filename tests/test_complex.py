@@ -256,9 +256,9 @@ def test_case_on_complex_values(case, checked_primitives):
         second = (case.prim, case.label) not in FIRST_ORDER_ONLY
         try:
             check_grads(case.fun, *args, argnums=case.argnums, order=2 if second else 1)
-        except NotImplementedError as e:  # (a projection of eigenvectors depends on their phases)
-            assert case.prim == "eigh_vectors" and "phases" in str(e), e
-            return
+        except NotImplementedError as e:  # eigenvectors' and singular vectors' phases are arbitrary
+            assert (case.prim == "eigh_vectors" and "phases" in str(e)) or "singular vectors" in str(e), e
+            return  # (check_grads checked the first order before the second)
     checked_primitives.add(case.prim)
 
 
@@ -267,6 +267,14 @@ def test_the_rules_checked_on_complex_values_are_the_expected_ones(checked_primi
         for case in CASES:
             test_case_on_complex_values(case, checked_primitives)
     assert CHECKED <= checked_primitives, sorted(CHECKED - checked_primitives)
+
+
+def test_singular_values_of_complex_matrices_at_first_order():
+    for fun in (lambda a: np.linalg.svdvals(a) ** 2, lambda a: np.linalg.norm(a, "nuc"),
+                lambda a: np.linalg.svd(a[:3], compute_uv=False)):
+        check_grads(fun, B)
+    with pytest.raises(NotImplementedError, match="singular vectors"):
+        check_grads(lambda a: np.linalg.svdvals(a) ** 2, B, order=2)
 
 
 def test_a_loss_that_depends_on_eigenvector_phases_is_an_error():
@@ -299,6 +307,8 @@ MORE = {
     "slogdet sign (a phase)": (lambda a: np.linalg.slogdet(a)[0], B),
     "slogdet log|det|": (lambda a: np.linalg.slogdet(a)[1], B),
     "matrix_power": (lambda a: np.linalg.matrix_power(a, 3), B),
+    "cholesky": (lambda a: np.linalg.cholesky(a) * (1 + 2j), B @ B.conj().T + 4 * np.eye(4)),
+    "cholesky upper": (lambda a: np.abs(np.linalg.cholesky(a, upper=True)) ** 2, B @ B.conj().T + 4 * np.eye(4)),
     "norm 1": (lambda a: np.linalg.norm(a, 1), B[0]),
     "norm 3": (lambda a: np.linalg.norm(a, 3), B[0]),
     "vdot": (lambda a: np.vdot(a, B), B),
@@ -331,8 +341,7 @@ def test_more_functions_on_complex_values(name):
     check_grads(fun, x, order=2, **({"rtol": 2e-3, "atol": 2e-3} if "single" in name else {}))
 
 
-@pytest.mark.parametrize("function", [np.linalg.svd, np.linalg.qr, np.linalg.cholesky, np.linalg.pinv,
-                                      np.linalg.eigvals])
+@pytest.mark.parametrize("function", [np.linalg.svd, np.linalg.qr, np.linalg.pinv, np.linalg.eigvals])
 def test_decompositions_without_complex_rules_refuse(function):
     def loss(a):
         out = function(a)
@@ -387,3 +396,14 @@ def test_a_negative_python_number_to_a_fractional_power_is_a_guard():
     powers = td.grad(lambda x, p: x ** p)
     assert (powers(2.0, 2.0), powers(-2.0, 2.0)) == (4.0, -4.0)
     assert powers.cache_info().traces == 1  # a whole exponent: real for either sign
+
+
+def test_scipy_cholesky_and_cho_solve_of_a_hermitian_matrix():
+    sl = pytest.importorskip("scipy.linalg")
+    h = B @ B.conj().T + 4 * np.eye(4)
+    rhs = np.array([1 + 1j, -0.5, 2j, 0.3 - 0.2j])
+    for lower in (False, True):
+        solve = lambda a, r, lower=lower: sl.cho_solve(sl.cho_factor(a, lower=lower), r)  # noqa: E731
+        np.testing.assert_allclose(td.vjp(solve, h, rhs)[0], solve(h, rhs), rtol=1e-12)
+        check_grads(solve, h, rhs, argnums=(0, 1), order=2)
+        check_grads(lambda a, lower=lower: sl.cholesky(a, lower=lower), h, order=2)

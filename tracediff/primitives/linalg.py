@@ -648,14 +648,17 @@ def _matrix_power(a, n):
     return result
 
 
-# Cholesky: Iain Murray, "Differentiation of the Cholesky decomposition" (arXiv:1602.07527)
+# Cholesky: Iain Murray, "Differentiation of the Cholesky decomposition" (arXiv:1602.07527), for
+# a = L L^H: dL = L Phi(L^-1 da L^-H), Phi the lower triangle with the diagonal halved. Its
+# cotangent is the lower triangle of s + s^H, s = L^-T Phi(L^T g) conj(L)^-1 (L^-T ... L^-1 for
+# real matrices).
 def _cholesky_vjp(g, ans, a, upper=False):
-    if upper:  # U = L.T of the lower factor of a.T
-        return _T(_cholesky_vjp(_T(g), _T(ans), _T(a)))
+    if upper:  # U = L^H of the lower factor of a^H (the same Hermitian matrix, read from below)
+        return conj(_T(_cholesky_vjp(conj(_T(g)), conj(_T(ans)), conj(_T(a)))))
     lower = ans
     phi = (_T(lower) @ g) * _triangle_mask(np.shape(lower)[-1], True, lower)
-    s = _T(np.linalg.solve(_T(lower), _T(np.linalg.solve(_T(lower), phi))))  # L^-T phi L^-1
-    return (s + _T(s)) * _triangle_mask(np.shape(lower)[-1], True, lower)
+    s = _T(np.linalg.solve(_T(conj(lower)), _T(np.linalg.solve(_T(lower), phi))))
+    return (s + conj(_T(s))) * _triangle_mask(np.shape(lower)[-1], True, lower)
 
 
 _ONE_TRIANGLE = ("NumPy reads one triangle of a (the lower; the upper for {}), so the gradient is on that "
@@ -705,8 +708,16 @@ eigh_vectors_p = _linalg("eigh_vectors", lambda a, UPLO="L": np.linalg.eigh(a, U
 
 # SVD a = u diag(s) vh (reduced): J. Townsend, "Differentiating the singular value decomposition"
 def _reduced_svd(a, hermitian):
-    svd = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
-    return svd.U, np.linalg.svd(a, compute_uv=False, hermitian=hermitian), svd.Vh
+    """u, s, vh of the reduced SVD, bound directly: a rule may read a complex matrix's singular
+    vectors (the singular values' rule), though no gradient flows through them (see below)."""
+    params = _params(full_matrices=_square(a), hermitian=hermitian)
+    return svd_u_p.bind(a, **params), svdvals_p.bind(a, **_params(hermitian=hermitian)), svd_vh_p.bind(a, **params)
+
+
+def _refuse_complex_vectors(a):
+    if is_complex(a):  # (reached at second order through the singular values' rule, too)
+        raise NotImplementedError("no gradient flows through the singular vectors of a complex matrix yet: their "
+                                  "phases are arbitrary; the singular values (np.linalg.svdvals) have one at first order")
 
 
 def _svd_f(s):
@@ -726,11 +737,13 @@ def _refuse_full(name, full_matrices, extra):
 
 
 def _svdvals_vjp(g, ans, a, hermitian=False):
+    # ds_k = Re(u_k^H da v_k): the cotangent is u diag(g) vh, conjugated for complex a
     u, _, vh = _reduced_svd(a, hermitian)
-    return (u * g[..., None, :]) @ vh
+    return conj((u * g[..., None, :]) @ vh)
 
 
 def _svd_u_vjp(g, ans, a, full_matrices=True, hermitian=False):
+    _refuse_complex_vectors(a)
     _refuse_full("U", full_matrices, np.shape(a)[-2] > np.shape(a)[-1])
     u, s, vh = _reduced_svd(a, hermitian)
     utg = _T(u) @ g
@@ -741,6 +754,7 @@ def _svd_u_vjp(g, ans, a, full_matrices=True, hermitian=False):
 
 
 def _svd_vh_vjp(g, ans, a, full_matrices=True, hermitian=False):
+    _refuse_complex_vectors(a)
     _refuse_full("Vh", full_matrices, np.shape(a)[-1] > np.shape(a)[-2])
     u, s, vh = _reduced_svd(a, hermitian)
     vtgv = vh @ _T(g)
@@ -948,10 +962,22 @@ FUNCTIONS.update({
                                                               eigh_vectors_p.bind(a, **_params(UPLO=UPLO))),
                               "eigenvectors: " + eigh_vectors_p.caveat),
 })
+def _svd_of_any(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if compute_uv and _dtype(a).kind == "c":
+        raise NotImplementedError("np.linalg.svd of a complex traced matrix is supported for its singular values "
+                                  "only (compute_uv=False, or np.linalg.svdvals): the singular vectors' phases "
+                                  "are arbitrary")
+    return _svd(a, full_matrices, compute_uv, hermitian)
+
+
+FUNCTIONS.update({
+    np.linalg.cholesky: _describe(lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)),
+                                  cholesky_p.caveat),
+    np.linalg.svd: _describe(_svd_of_any, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")
+                             + "; complex matrices: the singular values only"),
+    np.linalg.svdvals: _describe(lambda x: svdvals_p.bind(x), ""),
+})
 FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
-    np.linalg.cholesky: (lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)), cholesky_p.caveat),
-    np.linalg.svd: (_svd, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")),
-    np.linalg.svdvals: (lambda x: svdvals_p.bind(x),),
     np.linalg.pinv: (lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(
         a, **{k: v for k, v in {"rcond": rcond, **kw}.items() if v is not None}, **_params(hermitian=hermitian)),
         _CONSTANT_RANK),

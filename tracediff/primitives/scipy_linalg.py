@@ -120,14 +120,6 @@ def _matrix(name: str, a) -> None:
                                f"of shape {np.shape(a)} (batches are not supported: loop, or use np.linalg)")
 
 
-def _real_matrix(name: str, a) -> None:
-    """Factorizations whose rules are written for real (symmetric, orthogonal) factors."""
-    _matrix(name, a)
-    if is_complex(a):
-        raise NotImplementedError(f"scipy.linalg.{name} of a complex traced matrix is not supported yet "
-                                  "(its rule is written for real matrices)")
-
-
 def _trans(trans) -> int:
     t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}.get(trans)
     if t is None:
@@ -197,7 +189,7 @@ def _solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_f
 # --- cholesky, cho_factor, cho_solve ----------------------------------------------------------
 
 def _cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    _real_matrix("cholesky", a)
+    _matrix("cholesky", a)
     return linalg.cholesky_p.bind(a, **({} if lower else {"upper": True}))
 
 
