@@ -611,9 +611,16 @@ def _check_python_power(base, exponent) -> None:
 
     if not (python(base) and python(exponent)):
         return
-    real = np.logical_or(base >= 0, exponent == np.round(exponent))
-    if isinstance(real, Tracer):
-        bool(real)
+    whole = exponent == np.round(exponent) if isinstance(exponent, Tracer) else float(exponent).is_integer()
+    if whole is True or (not isinstance(base, Tracer) and base >= 0):
+        return  # real for every value the traced operand may take
+    if not isinstance(base, Tracer):
+        real = whole  # a negative constant to a traced power
+    elif whole is False:
+        real = base >= 0  # a traced base to a fractional constant power
+    else:
+        real = np.logical_or(base >= 0, whole)
+    bool(real)  # the guard
 
 
 def _add_at(x, index, values=0.0):

@@ -779,10 +779,13 @@ svd_vh_p = _linalg("svd_vh", lambda a, full_matrices=True, hermitian=False: np.l
 # Pseudo-inverse p of a (constant rank): Golub & Pereyra,
 # dp = -p da p + p p.T da.T (1 - a p) + (1 - p a) da.T p.T p
 def _pinv_vjp_from(gp, p, a):
+    # dp = -p da p + p p^H da^H (1 - a p) + (1 - p a) da^H p^H p: the terms in da^H are not
+    # holomorphic, and their cotangents are conjugated (the identity for real matrices)
     pt = _T(p)
-    x = _T(gp) @ p @ pt  # (1 - a p) x
-    y = pt @ p @ _T(gp)  # y (1 - p a)
-    return -pt @ gp @ pt + (x - a @ (p @ x)) + (y - (y @ p) @ a)
+    ph = conj(pt)
+    x = _T(gp) @ p @ ph  # (1 - a p) x
+    y = ph @ p @ _T(gp)  # y (1 - p a)
+    return -pt @ gp @ pt + conj((x - a @ (p @ x)) + (y - (y @ p) @ a))
 
 
 _CONSTANT_RANK = "assumes the rank of a does not change near it (full rank is the safe case)"
@@ -976,11 +979,11 @@ FUNCTIONS.update({
     np.linalg.svd: _describe(_svd_of_any, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")
                              + "; complex matrices: the singular values only"),
     np.linalg.svdvals: _describe(lambda x: svdvals_p.bind(x), ""),
-})
-FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
-    np.linalg.pinv: (lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(
+    np.linalg.pinv: _describe(lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(
         a, **{k: v for k, v in {"rcond": rcond, **kw}.items() if v is not None}, **_params(hermitian=hermitian)),
         _CONSTANT_RANK),
+})
+FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
     np.linalg.qr: (_qr, qr_q_p.caveat),
     np.linalg.lstsq: (_lstsq, "the rank is not differentiable; " + lstsq_residuals_p.caveat),
 }.items()})
