@@ -409,3 +409,12 @@ def test_scipy_cholesky_and_cho_solve_of_a_hermitian_matrix():
         np.testing.assert_allclose(td.vjp(solve, h, rhs)[0], solve(h, rhs), rtol=1e-12)
         check_grads(solve, h, rhs, argnums=(0, 1), order=2)
         check_grads(lambda a, lower=lower: sl.cholesky(a, lower=lower), h, order=2)
+
+
+def test_complex_powers_with_bases_of_negative_real_part():
+    # Found reading the change: the exponent's rule took log(x) as 0 where x > 0 failed, which
+    # for complex x (NumPy's order) is every base of negative real part.
+    x, y = np.array([-0.5 + 0.3j, -1.2 - 0.4j]), np.array([1.5 + 0.2j, 0.7 - 0.1j])
+    check_grads(lambda x, y: x ** y, x, y, argnums=(0, 1), order=2)
+    check_grads(lambda x, y: np.float_power(x, y), x, y, argnums=(0, 1), order=2)
+    check_grads(lambda y: np.array([-2.0, -0.5]) ** y, y, order=2)  # a negative real base

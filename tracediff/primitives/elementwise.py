@@ -119,8 +119,13 @@ def _base_rule(power_function):
     return rule
 
 
-# log(x) is only real for x > 0; where x == 0 the y-cotangent is 0 (0**y is flat in y for y > 0)
+# log(x) is only real for x > 0; where x == 0 the y-cotangent is 0 (0**y is flat in y for y > 0).
+# A complex power is exp(y log x) with the principal log, for any base but 0 (a negative real base
+# too, when the exponent is complex).
 def _exponent_rule(g, ans, x, y):
+    if is_complex(ans):
+        base = np.where(x == 0, 1.0, x)
+        return g * ans * np.log(base if is_complex(base) else base + 0j)
     return g * ans * np.log(np.where(x > 0, x, 1.0))
 
 
