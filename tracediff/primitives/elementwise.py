@@ -181,7 +181,10 @@ tanh = _ufunc(np.tanh, lambda g, ans, x: g * (1 - ans ** 2))
 sinh = _ufunc(np.sinh, lambda g, ans, x: g * np.cosh(x))
 cosh = _ufunc(np.cosh, lambda g, ans, x: g * np.sinh(x))
 arcsinh = _ufunc(np.arcsinh, lambda g, ans, x: g / np.sqrt(x ** 2 + 1))
-arccosh = _ufunc(np.arccosh, lambda g, ans, x: g / np.sqrt(x ** 2 - 1), domain=(1.2, 3.0))
+# For complex x, sqrt(x**2 - 1) takes the other sign on part of the plane: the principal branch's
+# derivative is 1 / (sqrt(x - 1) sqrt(x + 1)).
+arccosh = _ufunc(np.arccosh, lambda g, ans, x: g / (np.sqrt(x - 1) * np.sqrt(x + 1)) if is_complex(x)
+                 else g / np.sqrt(x ** 2 - 1), domain=(1.2, 3.0))
 arctanh = _ufunc(np.arctanh, lambda g, ans, x: g / (1 - x ** 2), domain=(-0.9, 0.9))
 # np.radians and np.degrees are ufuncs of their own, not aliases of deg2rad and rad2deg
 for _uf, _scale in ((np.deg2rad, math.pi / 180), (np.radians, math.pi / 180),
