@@ -364,6 +364,8 @@ def bind(primitive, args, params):
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
+    if primitive.decides is not None:
+        primitive.decides(*args)
     values = [a._val if isinstance(a, Tracer) else plain(a) for a in args]
     value = None if trace.pending_at is None else abstract.evaluate(primitive, values, params, trace.pending_at)
     if value is None:
@@ -473,8 +475,6 @@ class Tracer:
         primitive = UFUNCS.get(ufunc)
         if primitive is None:
             raise _missing(f"np.{ufunc.__name__}")
-        if ufunc is np.power:
-            _check_python_power(*inputs)
         return primitive.bind(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -600,27 +600,6 @@ class Tracer:
             path.add(id(base))
             child = base
         _rederive_views(child, path)
-
-
-def _check_python_power(base, exponent) -> None:
-    """``a ** b`` of Python numbers is complex when ``a`` is negative and ``b`` is not a whole
-    number (NumPy's would be NaN), so the type of the result, and of all that follows, is a
-    decision on the values: a guard, and another path traces again."""
-    def python(v):
-        return type(v._value if isinstance(v, Tracer) else v) in (int, float)
-
-    if not (python(base) and python(exponent)):
-        return
-    whole = exponent == np.round(exponent) if isinstance(exponent, Tracer) else float(exponent).is_integer()
-    if whole is True or (not isinstance(base, Tracer) and base >= 0):
-        return  # real for every value the traced operand may take
-    if not isinstance(base, Tracer):
-        real = whole  # a negative constant to a traced power
-    elif whole is False:
-        real = base >= 0  # a traced base to a fractional constant power
-    else:
-        real = np.logical_or(base >= 0, whole)
-    bool(real)  # the guard
 
 
 def _add_at(x, index, values=0.0):

@@ -51,6 +51,9 @@ class Primitive:
         # (shape, dtype) of the result from the operands' shapes and dtypes (and params), for
         # primitives too costly to run on stand-ins (abstract.py); may return None: computed
         self.shape_rule: Callable | None = None
+        # Run on the traced operands before the primitive is recorded: a decision on their values
+        # that the result's type depends on (a guard), as Python's (-x) ** 1.5 is complex
+        self.decides: Callable | None = None
         if register:
             REGISTRY[name] = self
 

@@ -131,6 +131,30 @@ def _exponent_rule(g, ans, x, y):
 
 power = _ufunc(np.power, _base_rule(np.power), _exponent_rule, op=ast.Pow(), domain=(0.5, 2.0),
                caveat="the exponent's gradient is taken as 0 where the base is <= 0")
+
+
+def _python_power_is_real(base, exponent) -> None:
+    """``a ** b`` of Python numbers is complex when ``a`` is negative and ``b`` is not a whole
+    number (NumPy's would be NaN), so the type of the result, and of all that follows, is a
+    decision on the values: a guard, and another path traces again."""
+    def python(v):  # (_val: a pending array stays pending; Python numbers are never pending)
+        return type(v._val if isinstance(v, Tracer) else v) in (int, float)
+
+    if not (python(base) and python(exponent)):
+        return
+    whole = exponent == np.round(exponent) if isinstance(exponent, Tracer) else float(exponent).is_integer()
+    if whole is True or (not isinstance(base, Tracer) and base >= 0):
+        return  # real for every value the traced operand may take
+    if not isinstance(base, Tracer):
+        real = whole  # a negative constant to a traced power
+    elif whole is False:
+        real = base >= 0  # a traced base to a fractional constant power
+    else:
+        real = np.logical_or(base >= 0, whole)
+    bool(real)  # the guard
+
+
+power.decides = _python_power_is_real
 float_power = _ufunc(np.float_power, _base_rule(np.float_power), _exponent_rule, domain=(0.5, 2.0),
                      caveat="the exponent's gradient is taken as 0 where the base is <= 0")
 negative = _ufunc(np.negative, lambda g, ans, x: -g, op=ast.USub())

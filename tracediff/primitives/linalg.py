@@ -912,6 +912,10 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     s = svdvals_p.bind(a, **_params(hermitian=hermitian))
     if not compute_uv:
         return s
+    if is_complex(a):
+        raise NotImplementedError("np.linalg.svd of a complex traced matrix is supported for its singular values "
+                                  "only (compute_uv=False, or np.linalg.svdvals): the singular vectors' phases "
+                                  "are arbitrary")
     # full_matrices makes no difference for a square a: leave it out, so U and Vh match the rules'
     params = _params(full_matrices=bool(full_matrices) or _square(a), hermitian=hermitian)
     return _SVDResult(svd_u_p.bind(a, **params), s, svd_vh_p.bind(a, **params))
@@ -951,7 +955,7 @@ FUNCTIONS.update({
     np.linalg.matrix_power: _matrix_power,
 })
 def _slogdet(a):
-    if _dtype(a).kind == "c":  # the sign is a phase, which moves with a: det / |det|, differentiated
+    if is_complex(a):  # the sign is a phase, which moves with a: det / |det|, differentiated
         det = det_p.bind(a)
         return _SlogdetResult(det / np.abs(det), slogdet_p.bind(a))
     return _SlogdetResult(slogdet_sign_p.bind(a), slogdet_p.bind(a))  # +-1: no gradient
@@ -965,18 +969,10 @@ FUNCTIONS.update({
                                                               eigh_vectors_p.bind(a, **_params(UPLO=UPLO))),
                               "eigenvectors: " + eigh_vectors_p.caveat),
 })
-def _svd_of_any(a, full_matrices=True, compute_uv=True, hermitian=False):
-    if compute_uv and _dtype(a).kind == "c":
-        raise NotImplementedError("np.linalg.svd of a complex traced matrix is supported for its singular values "
-                                  "only (compute_uv=False, or np.linalg.svdvals): the singular vectors' phases "
-                                  "are arbitrary")
-    return _svd(a, full_matrices, compute_uv, hermitian)
-
-
 FUNCTIONS.update({
     np.linalg.cholesky: _describe(lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)),
                                   cholesky_p.caveat),
-    np.linalg.svd: _describe(_svd_of_any, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")
+    np.linalg.svd: _describe(_svd, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")
                              + "; complex matrices: the singular values only"),
     np.linalg.svdvals: _describe(lambda x: svdvals_p.bind(x), ""),
     np.linalg.pinv: _describe(lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(

@@ -357,18 +357,14 @@ COMPLEX_RULES = {"dawsn", "erf", "erfc", "erfcx", "erfi", "exp1", "expi", "iv", 
                  "ndtr", "spence", "xlog1py", "xlogy", "yv", "sinc"}
 
 
-def _real_arguments(name: str):
-    def checked(rule):
-        if rule is None:
-            return None
-
-        def rule_for_real(g, ans, *args, **params):
-            if any(is_complex(a) for a in args):
-                raise NotImplementedError(f"scipy.special.{name} of complex values has no gradient rule in "
-                                          "tracediff yet (its rule is written for real arguments)")
-            return rule(g, ans, *args, **params)
-        return rule_for_real
-    return checked
+def _for_real_arguments(name: str, rule):
+    """``rule``, raising for complex arguments (its formula is for real ones)."""
+    def rule_for_real(g, ans, *args, **params):
+        if any(is_complex(a) for a in args):
+            raise NotImplementedError(f"scipy.special.{name} of complex values has no gradient rule in "
+                                      "tracediff yet (its rule is written for real arguments)")
+        return rule(g, ans, *args, **params)
+    return None if rule is None else rule_for_real
 
 
 def register(sp) -> None:
@@ -391,7 +387,7 @@ def register(sp) -> None:
         prim.namespace = namespace
         if caveat:
             prim.caveat = caveat
-        defvjp(prim, *(rules(sp) if name in COMPLEX_RULES else map(_real_arguments(name), rules(sp))))
+        defvjp(prim, *(rules(sp) if name in COMPLEX_RULES else [_for_real_arguments(name, r) for r in rules(sp)]))
         UFUNCS[ufunc] = prim
     for prim in _FUNCTION_PRIMITIVES:
         prim.namespace = namespace
