@@ -237,6 +237,24 @@ def test_an_index_moving_by_two_is_written_with_the_counter():
         np.testing.assert_array_equal(got, want)
 
 
+def moving_window(w, xs):
+    h = np.zeros(2)
+    for t in range(30):
+        h = np.tanh(w * h + xs[t:t + 2] + xs[t + 3:t + 1:-1] * 0.5 + np.sum(xs[-t - 3:-t - 1]))
+    return np.sum(h ** 2)
+
+
+def test_a_slice_moving_with_the_counter_is_written_with_it():
+    xs, w = np.sin(np.arange(40.0)), np.array([0.5, -0.3])
+    g = td.grad(moving_window, argnums=(0, 1))
+    source = g.source(w, xs)
+    assert for_loops(source) == 2 and "xs[i:i + 2]" in source and "xs[i + 3:i + 1:-1]" in source, source
+    assert "xs[-i - 3:-i - 1]" in source or "xs[-3 - i:-1 - i]" in source, source  # (-2:0 is empty: unrolled)
+    for got, want in zip(g(w, xs), unrolled(moving_window, w, xs, argnums=(0, 1))):
+        np.testing.assert_array_equal(got, want)
+    td.testing.check_grads(moving_window, w, xs, argnums=(0, 1), order=2)
+
+
 def test_values_named_like_the_loop_header_do_not_shadow_it():
     def named(x):
         for i in range(6):

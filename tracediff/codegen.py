@@ -47,7 +47,7 @@ import numpy as np
 
 from .errors import GuardFailed
 from .ir import Literal, Node, Var, printable, type_str, uniform_item
-from .rolling import Loop, roll
+from .rolling import Loop, roll, with_moving
 from .switches import enabled, large_at
 from .primitives.core import np_attr, py_literal
 
@@ -832,10 +832,8 @@ class _Builder:
             params = node.params
             if len(classes) > len(node.inputs):  # ("ints", steps, starts): an index moving with the counter
                 _, steps, starts = classes[-1]
-                moving = iter(zip(steps, starts))
-                index = tuple(_index_expression((*next(moving), counter)) if type(t) is int else t
-                              for t in params["index"])
-                params = {**params, "index": index}
+                moving = (_index_expression((a, b, counter)) for a, b in zip(steps, starts))
+                params = {**params, "index": with_moving(params["index"], moving)}
             guards = len(module.guards)
             item = self.add(Node(node.primitive, inputs, params, node.out, node.loc, node.backward_of), loop)
             if len(module.guards) > guards:  # a failure names the guard of the first iteration
@@ -931,7 +929,7 @@ def _starred_runs(elts: list, lists: dict) -> list:
 
 
 def _index_expression(index) -> ast.expr:
-    """``3``, or ``i``, ``i + 2``, ``998 - i``, ``2 * i + 1`` for (a, b, counter)."""
+    """``3``, or ``i``, ``i + 2``, ``i - 13``, ``998 - i``, ``2 * i + 1`` for (a, b, counter)."""
     if isinstance(index, int):
         return ast.Constant(index)
     a, b, counter = index
@@ -944,7 +942,9 @@ def _index_expression(index) -> ast.expr:
         return ast.BinOp(left=ast.Constant(b), op=ast.Sub(), right=name) if b else ast.UnaryOp(op=ast.USub(), operand=name)
     else:
         term = ast.BinOp(left=ast.Constant(a), op=ast.Mult(), right=name)
-    return ast.BinOp(left=term, op=ast.Add(), right=ast.Constant(b)) if b else term
+    if not b:
+        return term
+    return ast.BinOp(left=term, op=ast.Add() if b > 0 else ast.Sub(), right=ast.Constant(abs(b)))
 
 
 def _loop_comment(loop: Loop) -> str | None:

@@ -16,14 +16,17 @@ node at offset ``o`` of block ``j`` is in one class, the same for every block of
 * ``("iter", loop, q, a, b)``: the output of offset ``q`` of iteration ``a*j + b`` of an earlier
   run (the backward pass reads the forward pass's values in reverse order).
 
-Parameters must be equal, but for the plain ints of a static index (``xs[t]``), which may move by
-a fixed step: after a node's operands, its row then holds ``("ints", steps, starts)``.
+Parameters must be equal, but for the plain ints of a static index and the int bounds of its
+slices (``xs[t]``, ``xs[t:t + 2]``), which may move by a fixed step: after a node's operands, its row
+then holds ``("ints", steps, starts)``. (The result's shape is in the signature, so a slice that
+moves keeps its length in every rolled iteration.)
 
 Anything else (a value two blocks back, different parameters, a shape that changes) ends the run.
 When unsure the detector does not roll: a wrong gradient is worse than long code.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -108,7 +111,7 @@ def _signatures(nodes: list) -> list:
         try:
             params = n.params
             if n.primitive.name in _INDEXED and _moving(params) is not None:
-                params = {**params, "index": tuple(_MOVING if type(t) is int else t for t in params["index"])}
+                params = {**params, "index": with_moving(params["index"], itertools.repeat(_MOVING))}
             key = _typed_key(params) if params else ()
             if any((sizes.get(v.shape) or sizes.setdefault(v.shape, math.prod(v.shape))) >= large
                    for v in (n.out, *n.inputs) if isinstance(v, Var)):
@@ -125,12 +128,26 @@ def _signatures(nodes: list) -> list:
 
 
 def _moving(params: dict) -> tuple | None:
-    """The plain ints of a node's static index (``xs[3]``: (3,)), or None when it has none."""
+    """The plain ints of a node's static index, the bounds of its slices too (``xs[3]``: (3,);
+    ``xs[t:t + 2]``: (t, t + 2)), or None when it has none."""
     index = params.get("index")
     if not isinstance(index, tuple):
         return None
-    ints = tuple(t for t in index if type(t) is int)
+    ints = tuple(v for t in index for v in ((t,) if type(t) is int else (t.start, t.stop) if isinstance(t, slice)
+                                            else ()) if type(v) is int)
     return ints or None
+
+
+def with_moving(index: tuple, values) -> tuple:
+    """``index`` with its moving ints (those ``_moving`` lists) replaced, in order, by ``values``."""
+    def one(t):
+        if type(t) is int:
+            return next(values)
+        if isinstance(t, slice):
+            start, stop = (next(values) if type(v) is int else v for v in (t.start, t.stop))
+            return slice(start, stop, t.step)
+        return t
+    return tuple(one(t) for t in index)
 
 
 def _typed_key(x):
