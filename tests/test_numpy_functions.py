@@ -442,7 +442,7 @@ ERRORS = [
     ("putmask unsafe cast", lambda x: _in_place(lambda y, x: np.putmask(y, x > 1, x[0].astype(np.float64)))(
         x.astype(np.float32))[0], TypeError, r"np\.putmask: cannot cast"),
     ("copyto plain array", lambda x: np.copyto(np.zeros(5), x[0]), td.errors.TracerConversionError, r"np\.copyto"),
-    ("poly of a matrix", lambda x: np.poly(x[:2, :2]), NotImplementedError, r"np\.poly of a matrix"),
+    ("poly of a rectangular matrix", lambda x: np.poly(x[:2, :3]), ValueError, r"np\.poly: input must be"),
     ("histogramdd weights", lambda x: np.histogramdd(x, weights=x[:, 0])[0], NotImplementedError,
      r"np\.histogramdd: no gradient flows to the weights"),
     ("intersect1d gradient", lambda x: np.intersect1d(x[0], x[1]), NotImplementedError,

@@ -2,7 +2,8 @@
 
 Inputs are built well-conditioned from the test's random values (``r``): symmetric positive
 definite matrices for cholesky, inv and solve; symmetric ones with well-separated eigenvalues for
-eigh; full-rank ones with distinct singular values for svd, pinv, qr and lstsq. Matrices that
+eigh; non-symmetric ones with distinct real eigenvalues for eig and eigvals;
+full-rank ones with distinct singular values for svd, pinv, qr and lstsq. Matrices that
 cholesky and eigh read one triangle of are passed as they are (symmetric), so finite differences
 also check that the other triangle gets no gradient.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+
+from tracediff.primitives.linalg import svd_vectors_p
 
 from . import Case
 
@@ -30,15 +33,34 @@ def separated(a, gap=1.0):
 
 
 def distinct_svd(a):
-    """a with singular values 1, 1.8, 2.6, ... (and random singular vectors)."""
-    u, _, vh = np.linalg.svd(a.astype(np.float64), full_matrices=False)
+    """a with singular values 1, 1.8, 2.6, ... (and random singular vectors, complex for a complex a:
+    a real matrix cast to complex is where LAPACK's complex QR jumps, see tests/test_complex_qr_lstsq.py)."""
+    u, _, vh = np.linalg.svd(a.astype(np.complex128 if np.iscomplexobj(a) else np.float64), full_matrices=False)
     s = 1.0 + 0.8 * np.arange(min(a.shape[-2:]))
     return ((u * s[..., None, :]) @ vh).astype(a.dtype)
+
+
+def _svd_vectors(a, **params):
+    """U above Vh^T, from the primitive np.linalg.svd binds for a complex a only: bound directly."""
+    return svd_vectors_p.bind(a, **params)
 
 
 def shifted(a):
     """a + n * I: a (stack of) well-conditioned, non-symmetric square matrices."""
     return a + a.shape[-1] * np.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _similar_to(a, d):
+    """p d p^-1 with p = shifted(a): a non-symmetric matrix with d's eigenvalues (computed in
+    double precision at least, then made a's type again)."""
+    p = shifted(a.astype(np.result_type(a, np.float64)))
+    return np.linalg.solve(np.swapaxes(p, -1, -2), np.swapaxes(p @ d, -1, -2)).swapaxes(-1, -2).astype(a.dtype)
+
+
+def real_eigenvalues(a, gap=1.0):
+    """Non-symmetric, with real eigenvalues gap apart."""
+    n = a.shape[-1]
+    return _similar_to(a, np.diag(gap * np.arange(1, n + 1) - 0.4 * n))
 
 
 def _quietly(function, *args):
@@ -143,6 +165,14 @@ CASES = [
     Case("eigh_vectors", "stack", lambda a: np.linalg.eigh(a)[1], lambda r: (separated(r(2, 3, 3)),)),
     Case("eigh_vectors", "v diag(w) v.T of (b + b.T) / 2", lambda b: (lambda w, v: (v * w) @ v.T)(
         *np.linalg.eigh((b + b.T) / 2)), lambda r: (separated(r(3, 3)),)),
+    # --- eig and eigvals of real matrices with real eigenvalues (complex ones: tests/test_eig.py, as
+    # the phase test of complex eigenvectors is a guard on the cotangent, which td.jacobian can't batch)
+    Case("eigvals", "real eigenvalues", lambda a: np.linalg.eigvals(a), lambda r: (real_eigenvalues(r(3, 3)),)),
+    Case("eigvals", "stack", lambda a: np.linalg.eigvals(a), lambda r: (real_eigenvalues(r(2, 3, 3)),)),
+    Case("eig_values", "eig's eigenvalues", lambda a: np.linalg.eig(a)[0], lambda r: (real_eigenvalues(r(3, 3)),)),
+    Case("eig_vectors", "|v|**2", lambda a: np.abs(np.linalg.eig(a)[1]) ** 2, lambda r: (real_eigenvalues(r(3, 3)),)),
+    Case("eig_vectors", "|v|**2 of a stack", lambda a: np.abs(np.linalg.eig(a)[1]) ** 2,
+         lambda r: (real_eigenvalues(r(2, 3, 3)),)),
     # --- svd -------------------------------------------------------------------------------------
     Case("svdvals", "compute_uv=False, tall", lambda a: np.linalg.svd(a, compute_uv=False),
          lambda r: (distinct_svd(r(4, 3)),)),
@@ -162,6 +192,15 @@ CASES = [
     Case("svd_vh", "stack", lambda a: np.linalg.svd(a, full_matrices=False)[2], lambda r: (distinct_svd(r(2, 3, 4)),)),
     Case("svd_vh", "u s vh reconstructs a", lambda a: (lambda u, s, vh: (u * s) @ vh)(
         *np.linalg.svd(a, full_matrices=False)), lambda r: (distinct_svd(r(4, 3)),)),
+    # (phase-blind functions of both, so that tests/test_complex.py checks them on complex values too)
+    Case("svd_vectors", "|U|**2 and |Vh|**2, tall", lambda a: np.abs(_svd_vectors(a, full_matrices=False)) ** 2,
+         lambda r: (distinct_svd(r(4, 3)),)),
+    Case("svd_vectors", "|U|**2 and |Vh|**2, square", lambda a: np.abs(_svd_vectors(a)) ** 2,
+         lambda r: (distinct_svd(r(3, 3)),)),
+    Case("svd_vectors", "U Vh, wide", lambda a: (lambda x: x[..., :2, :] @ np.swapaxes(x[..., 2:, :], -1, -2))(
+        _svd_vectors(a, full_matrices=False)), lambda r: (distinct_svd(r(2, 4)),)),
+    Case("svd_vectors", "U Vh, stack of tall", lambda a: (lambda x: x[..., :4, :] @ np.swapaxes(x[..., 4:, :], -1, -2))(
+        _svd_vectors(a, full_matrices=False)), lambda r: (distinct_svd(r(2, 4, 3)),)),
     # --- pinv, qr, lstsq -----------------------------------------------------------------------
     Case("pinv", "tall", lambda a: np.linalg.pinv(a), lambda r: (distinct_svd(r(4, 3)),)),
     Case("pinv", "wide", lambda a: np.linalg.pinv(a), lambda r: (distinct_svd(r(2, 4)),)),

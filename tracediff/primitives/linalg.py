@@ -3,9 +3,9 @@
 Products: ``@``/``np.matmul``, ``np.dot`` (every case), ``vdot inner outer tensordot einsum kron
 cross``. Most are written with three primitives, ``matmul``, ``tensordot`` and ``einsum``, so the
 generated code shows what the product computes. ``np.linalg``: ``inv solve det slogdet cholesky
-eigh eigvalsh svd svdvals pinv qr lstsq matrix_power``, over stacks of matrices wherever NumPy
+eigh eigvalsh eig eigvals svd svdvals pinv qr lstsq matrix_power``, over stacks of matrices wherever NumPy
 allows them (``(..., M, N)``); NumPy 2's ``vecdot matvec vecmat`` ufuncs. Composed of these:
-``correlate convolve`` (sliding windows times a vector), ``poly polymul polyfit``,
+``correlate convolve`` (sliding windows times a vector), ``poly polymul polyfit roots``,
 ``np.linalg.cond matrix_rank multi_dot tensorinv tensorsolve`` and the ``np.linalg`` aliases.
 
 **Several results, one primitive each.** A graph node has one output, so a NumPy function with
@@ -14,7 +14,10 @@ takes: ``w, v = np.linalg.eigh(a)`` becomes ``w = np.linalg.eigvalsh(a)`` and
 ``v = np.linalg.eigh(a).eigenvectors``. Generated code stays plain NumPy, results nobody uses
 are dropped as dead code, and a result a rule needs (``eigh``'s vector rule needs the values) is
 bound again and merged with the user's by common-subexpression elimination. The price: using
-two results of one call decomposes the matrix twice.
+two results of one call decomposes the matrix twice. The one exception is ``U`` and ``Vh`` of a
+complex matrix's ``svd``: whether a loss is blind to their arbitrary phases depends on both
+cotangents, so one primitive holds both (``svd_vectors``, ``U`` above ``Vh^T``) and the handler
+slices them out of it.
 
 **Caveats** (the gradient is the derivative of what NumPy computes, where that exists):
 
@@ -25,6 +28,12 @@ two results of one call decomposes the matrix twice.
   was built from is the same as with autograd's and JAX's symmetrized rules.
 - ``eigh``'s eigenvector gradient divides by differences of eigenvalues: it is infinite (nan)
   for repeated eigenvalues, and inaccurate when two are close. Eigenvalue gradients are fine.
+- ``eig``'s eigenvector gradient divides by differences of eigenvalues too, and ``eig``'s and
+  ``eigvals``' eigenvalue gradients invert the matrix of eigenvectors: distinct eigenvalues are
+  needed (a defective matrix gives inf or NaN). A real matrix's results are real or complex as
+  NumPy's (real when every eigenvalue is): a guard, so a call on the other side traces again.
+  Complex eigenvectors (of a complex matrix, or of a real one with complex eigenvalues) have
+  arbitrary phases: only a loss blind to them (``|v|**2``) has a gradient (checked, else an error).
 - ``svd``'s ``U`` and ``Vh`` gradients divide by differences of squared singular values (the same
   caveat) and by the singular values (so ``a`` must have full rank); singular values are fine.
   Of a non-square matrix with ``full_matrices=True`` (NumPy's default) the extra columns of
@@ -32,8 +41,14 @@ two results of one call decomposes the matrix twice.
   ``full_matrices=False``. The same holds for ``Q`` of ``qr(a, mode='complete')`` of a tall ``a``.
 - ``inv solve det slogdet`` need a non-singular matrix; ``pinv`` and ``lstsq`` a matrix whose
   rank does not change near the point (full rank is the safe case).
-- Eigenvector and singular-vector signs are LAPACK's choice; the gradient is that of the vectors
-  NumPy returns, which is smooth where LAPACK's choice is.
+- Eigenvector and singular-vector signs, and the signs of ``qr``'s R diagonal (real for complex
+  matrices too), are LAPACK's choice; the gradient is that of the factors NumPy returns, which is
+  smooth where LAPACK's choice is. It jumps where LAPACK skips a reflection: the last one of a
+  square or wide complex matrix whose pivot is real (a real matrix cast to complex), where an
+  imaginary change flips R's last diagonal entry and Q's last column.
+- Complex vectors' phases are LAPACK's choice out of a whole circle: a gradient flows through
+  complex eigenvectors and singular vectors only for a loss blind to them, which the generated
+  code checks on every call.
 """
 from __future__ import annotations
 
@@ -46,7 +61,8 @@ from collections import Counter
 import numpy as np
 
 from ..tracing import Tracer
-from .core import FUNCTIONS, UFUNCS, Primitive, call, conj, defbatch, defvjp, is_complex, lift, np_attr, np_function
+from .core import (FUNCTIONS, UFUNCS, Primitive, call, conj, defbatch, defvjp, is_complex, lift, np_attr, np_function,
+                   py_literal)
 from .indexing import arange, getitem
 
 
@@ -474,8 +490,6 @@ def _sequences(function, a, v):
             raise ValueError(f"np.{function}: {name} must be 1-D, got {np.ndim(x)} dimensions")
         if not np.shape(x)[0]:
             raise ValueError(f"np.{function}: {name} cannot be empty")
-        if _dtype(x).kind == "c":
-            raise NotImplementedError(f"np.{function} of complex traced values is not supported yet")
 
 
 def _mode_range(function, mode, n: int, m: int, same_start: int):
@@ -495,7 +509,7 @@ def _correlate(a, v, mode="valid"):
     n, m = np.shape(a)[0], np.shape(v)[0]
     # NumPy centres 'same' differently when v is the longer: it swaps the two and reverses
     start, length = _mode_range("correlate", mode, n, m, (min(n, m) - 1) // 2 if n >= m else n // 2)
-    return _correlation(a, v, start, length)
+    return _correlation(a, conj(v), start, length)  # NumPy conjugates v (np.convolve does not)
 
 
 def _convolve(a, v, mode="full"):
@@ -508,18 +522,44 @@ def _convolve(a, v, mode="full"):
 
 def _poly(seq_of_zeros):
     zeros = np.atleast_1d(seq_of_zeros)
-    if np.ndim(zeros) != 1:
-        raise NotImplementedError("np.poly of a matrix (its characteristic polynomial, through complex eigenvalues) "
-                                  "is not supported on traced values; give the roots")
-    if _dtype(zeros).kind == "c":
-        raise NotImplementedError("np.poly of complex traced roots is not supported yet")
-    dtype = _dtype(zeros) if _dtype(zeros).kind == "f" else np.dtype(np.float64)
+    shape = np.shape(zeros)
+    if len(shape) == 2 and shape[0] == shape[1] and shape[0] != 0:
+        zeros = np.linalg.eigvals(zeros)  # NumPy's: the characteristic polynomial, of the eigenvalues
+    elif len(shape) != 1:
+        raise ValueError("np.poly: input must be 1d or non-empty square 2d array.")
+    dtype = _dtype(zeros) if _dtype(zeros).kind in "fc" else np.dtype(np.float64)
     if not np.shape(zeros)[0]:
         return 1.0
     a = np.ones((1,), dtype)
     for zero in zeros:  # multiplied by (x - zero), one root after the other
         a = np.convolve(a, np.stack([np.ones((), dtype), -zero.astype(dtype)]))
+    # NumPy returns the real part when the roots come in conjugate pairs: a decision on the values (a guard)
+    if dtype.kind == "c" and np.all(np.sort(zeros) == np.sort(np.conj(zeros))):
+        return np.real(a)
     return a
+
+
+def _roots(p):
+    # NumPy's: the eigenvalues of the companion matrix, with the leading and trailing zero
+    # coefficients stripped first (which ones are zero: a decision on the values, guards)
+    p = np.atleast_1d(p)
+    if np.ndim(p) != 1:
+        raise ValueError("np.roots: input must be a rank-1 array.")
+    n = np.shape(p)[0]
+    nonzero = [k for k in range(n) if bool(p[k] != 0)] if n else []
+    if not nonzero:
+        return np.array([])
+    trailing = n - nonzero[-1] - 1
+    p = p[nonzero[0]:nonzero[-1] + 1]
+    if _dtype(p).kind not in "fc":
+        p = p.astype(float)
+    if np.shape(p)[0] > 1:  # the companion matrix: -p[1:] / p[0] over a shifted identity
+        m = np.shape(p)[0] - 1
+        companion = np.concatenate([(-p[1:] / p[0])[None, :], np.eye(m - 1, m, dtype=_dtype(p))])
+        roots = np.linalg.eigvals(companion)
+    else:
+        roots = np.array([], _dtype(p))
+    return np.concatenate([roots, np.zeros(trailing, _dtype(roots))]) if trailing else roots
 
 
 def _polymul(a1, a2):
@@ -531,7 +571,10 @@ FUNCTIONS.update({np.dot: _dot, np.tensordot: _tensordot, np.inner: _inner, np.v
                   np.einsum_path: _describe(_einsum_path, "", differentiable=False)})
 _ROUNDING = "NumPy's values up to rounding (the products are summed in another order)"
 FUNCTIONS.update({np.correlate: _describe(_correlate, _ROUNDING), np.convolve: _describe(_convolve, _ROUNDING),
-                  np.polymul: _describe(_polymul, _ROUNDING), np.poly: _describe(_poly, _ROUNDING)})
+                  np.polymul: _describe(_polymul, _ROUNDING),
+                  np.poly: _describe(_poly, _ROUNDING + "; of a matrix: through np.linalg.eigvals"),
+                  np.roots: _describe(_roots, "through np.linalg.eigvals of the companion matrix (distinct roots); "
+                                              "which coefficients are zero is checked on every call")})
 
 
 # --- np.linalg --------------------------------------------------------------------------------
@@ -573,8 +616,7 @@ def _triangle_mask(n: int, lower: bool, like):
 def _constant(kind: str, n: int, dtype):
     """The rules' constant n x n matrices, one array each (generated code names each once)."""
     eye, ones = np.eye(n, dtype=dtype), np.ones((n, n), dtype=dtype)
-    value = {"eye": eye, "lower": np.tril(ones) - 0.5 * eye, "upper": np.triu(ones) - 0.5 * eye,
-             "tril": np.tril(ones), "strictly lower": np.tril(ones, -1)}[kind]
+    value = {"eye": eye, "lower": np.tril(ones) - 0.5 * eye, "upper": np.triu(ones) - 0.5 * eye}[kind]
     value.flags.writeable = False
     return value
 
@@ -683,19 +725,26 @@ def _eigh_vectors_vjp(g, ans, a, UPLO="L"):
     return _read_from_triangle(conj(v) @ ((_T(v) @ g) * f) @ _T(v), UPLO == "L")
 
 
-def _require_phase_blind(g, v):
+def _require_phase_blind(g, v, matrix="a complex Hermitian matrix"):
     """A complex eigenvector's phase is arbitrary (LAPACK picks one), so the gradient through
     eigenvectors exists only for a loss that does not change when a phase does (|v|**2, v v^H,
-    and eigh's own rules at higher order): dL/dphase_k = -Im((v^T g)_kk) must be 0. The test is
-    a decision on values, so the generated code checks it on every call (a guard) and a call
+    and the eigen rules' own terms at higher order): v_k -> v_k e^(i t_k) changes the loss by
+    Re(sum(g * i v dt)), so dL/dt_k = -Im((v^T g)_kk) must be 0 (for unit columns v_k, as eigh's
+    and eig's are, |(v^T g)_kk| <= |g_k|: the scale of the test)."""
+    _require_phases_fixed(np.imag(np.diagonal(_T(v) @ g, axis1=-2, axis2=-1)), g, v, (
+        f"the loss depends on the phases of the eigenvectors of {matrix}, which are arbitrary (LAPACK picks "
+        "one), so it has no gradient: make it depend on |v|**2 or v v^H, or on the eigenvalues only"))
+
+
+def _require_phases_fixed(sensitivity, g, like, message):
+    """Raise ``message`` unless the loss's change with each arbitrary phase, ``sensitivity``
+    (one entry per column of ``g``), is negligible beside that column of the cotangent. The test
+    is a decision on values, so the generated code checks it on every call (a guard) and a call
     where it fails traces again, and raises here."""
-    sensitivity = np.abs(np.imag(np.diagonal(_T(v) @ g, axis1=-2, axis2=-1)))
-    scale = np.sqrt(np.sum(np.abs(g) ** 2, axis=-2)) + np.finfo(_dtype(v)).tiny
-    if np.any(sensitivity > np.sqrt(np.finfo(_dtype(v)).eps) * scale):
-        raise NotImplementedError(
-            "the loss depends on the phases of the eigenvectors of a complex Hermitian matrix, which are "
-            "arbitrary (LAPACK picks one), so it has no gradient: make it depend on |v|**2 or v v^H, or on "
-            "the eigenvalues only")
+    sensitivity = np.abs(sensitivity)
+    scale = np.sqrt(np.sum(np.abs(g) ** 2, axis=-2)) + np.finfo(_dtype(like)).tiny
+    if np.any(sensitivity > np.sqrt(np.finfo(_dtype(like)).eps) * scale):
+        raise NotImplementedError(message)
 
 
 eigvalsh_p = _linalg("eigvalsh", np.linalg.eigvalsh, rule=_eigvalsh_vjp, caveat=_ONE_TRIANGLE.format("UPLO='U'"))
@@ -706,18 +755,148 @@ eigh_vectors_p = _linalg("eigh_vectors", lambda a, UPLO="L": np.linalg.eigh(a, U
                                 "(checked on every call, an error otherwise); " + _ONE_TRIANGLE.format("UPLO='U'"))
 
 
-# SVD a = u diag(s) vh (reduced): J. Townsend, "Differentiating the singular value decomposition"
+# General (non-symmetric) eigendecomposition a v = v diag(w), LAPACK's geev (NumPy's eig and
+# eigvals), each column of v of unit norm. From da v + a dv = dv diag(w) + v diag(dw), with
+# y = v^-1 da v: dw = diag(y) and dv = v (F * y) + v diag(c), F[i, j] = 1 / (w[j] - w[i]) off the
+# diagonal, 0 on it, and c_k = -Re(v_k^H (v (F * y))_k) what keeps v_k of unit norm (its imaginary
+# part, the phase, is LAPACK's choice). (M. Giles, "An extended collection of matrix derivative
+# results for forward and reverse mode AD", 2008, sec. 3.1; JAX's eig_jvp_rule.) Both are
+# holomorphic in y but the norm's Re; in tracediff's pairing Re(sum(g * dy)) (no conjugation):
+#   - a change Re(sum(m * y)) of the loss is a cotangent v^-T m v^T of a (tr(m^T v^-1 da v));
+#   - eigenvalues: m = diag(g);
+#   - eigenvectors: Re(sum(g * v x)) = Re(sum(v^T g * x)), and the norm's term, with
+#     r = Re(diag(v^T g)), is -Re(sum(r_k v_k^H (v x)_k)) = -Re(sum((v^T conj(v)) diag(r) * x)):
+#     m = F * (v^T g - (v^T conj(v)) diag(r)).
+# A real matrix's eigenvalues come out of LAPACK complex ('d->D'); NumPy returns them, and the
+# eigenvectors, real when every imaginary part (of the whole stack) is 0. The primitives are
+# LAPACK's complex results (for a real a: NumPy's, as complex: dtype= the complex type) and
+# NumPy's test is a guard in the handler, as in NumPy's source: the generated code checks it on
+# every call, and traces again when it flips.
+def _complex_params(a) -> dict:
+    """The eig primitives' parameter: for a real ``a``, the complex type its results are cast to."""
+    if is_complex(a):
+        return {}
+    return {"dtype": np.dtype(np.complex64 if _dtype(a) == np.float32 else np.complex128)}
+
+
+def _emit_eig(path, key=None):
+    def emit(args, dtype=None):
+        value = call(np_attr(path), args) if key is None else _result(path, key)(args)
+        return value if dtype is None else call(ast.Attribute(value=value, attr="astype"), [py_literal(dtype)])
+    return emit
+
+
+def _eig_shape(vectors: bool):
+    def rule(a, dtype=None):
+        shape = tuple(a.shape)
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            return None  # (computed: NumPy says what is wrong)
+        return (shape if vectors else shape[:-1]), (a.dtype if dtype is None else dtype)
+    return rule
+
+
+def _real_eigenvalues(a, w) -> bool:
+    """NumPy's test: a real matrix's eigenvalues (eigenvectors) are real when no eigenvalue of the
+    stack has an imaginary part. A decision on values (bool of a traced value): a guard."""
+    return not is_complex(a) and bool(np.all(np.imag(w) == 0))
+
+
+def _from_eigenbasis(m, v):
+    """The cotangent of ``a`` for a change Re(sum(m * (v^-1 da v))) of the loss: v^-T m v^T."""
+    return np.linalg.solve(_T(v), m @ _T(v))
+
+
+def _eigenvalue_cotangent(g, v):
+    """v^-T diag(g) v^T, with g's mean taken out first: that part is mean * I whatever v is (the
+    trace's gradient), so a g of equal entries (a loss of sum(w)) sends no cotangent to v at all at
+    the next order, rather than rounding errors the eigenvector rule's phase test would take for a
+    loss that depends on the phases."""
+    mean = np.mean(g, axis=-1, keepdims=True)
+    return mean[..., None] * _eye(np.shape(g)[-1], g) + np.linalg.solve(_T(v), (g - mean)[..., :, None] * _T(v))
+
+
+def _eig_values_vjp(g, ans, a, dtype=None):
+    v = eig_vectors_p.bind(a, **_complex_params(a))
+    if _real_eigenvalues(a, ans):  # (eig's own guard again: the generated code checks it once)
+        g, v = np.real(g), np.real(v)  # real eigenvectors: real arithmetic
+    return _eigenvalue_cotangent(g, v)
+
+
+def _eigvals_vjp(g, ans, a, dtype=None):
+    w, v = eig_values_p.bind(a, **_complex_params(a)), eig_vectors_p.bind(a, **_complex_params(a))
+    # eigvals' eigenvalues are eig's in the same order, but not always: LAPACK's hseqr takes
+    # another path for large matrices (n > 128 or so here) when it also computes the Schur vectors.
+    # Each of eigvals' is paired with eig's at the same place when equal, else with the nearest.
+    n = np.shape(ans)[-1]
+    nearest = np.argmin(np.abs(ans[..., :, None] - w[..., None, :]), axis=-1)
+    v = np.take_along_axis(v, np.where(ans == w, np.arange(n), nearest)[..., None, :], axis=-1)
+    if _real_eigenvalues(a, w):
+        g, v = np.real(g), np.real(v)
+    return _eigenvalue_cotangent(g, v)
+
+
+def _eig_vectors_vjp(g, ans, a, dtype=None):
+    w, v = eig_values_p.bind(a, **_complex_params(a)), ans
+    if _real_eigenvalues(a, w):  # NumPy returns v.real, a real vector's sign is fixed by LAPACK
+        w, v, g = np.real(w), np.real(v), np.real(g)
+    else:
+        _require_phase_blind(g, v, "a complex matrix (or of a real one with complex eigenvalues)")
+    eye = _eye(np.shape(w)[-1], w)
+    f = 1 / (w[..., None, :] - w[..., :, None] + eye) - eye  # 0 on the diagonal
+    vtg = _T(v) @ g
+    r = np.real(np.diagonal(vtg, axis1=-2, axis2=-1))
+    return _from_eigenbasis(f * (vtg - (_T(v) @ conj(v)) * r[..., None, :]), v)
+
+
+def _as_complex(result):
+    """A primitive's implementation: ``result(a)`` cast to the complex type ``dtype`` (a real a's)."""
+    return lambda a, dtype=None: result(a).astype(dtype or _dtype(a), copy=False)
+
+
+_EIG_VALUES = ("needs distinct eigenvalues: the rule inverts the matrix of eigenvectors (a repeated eigenvalue has "
+               "no derivative; a defective matrix gives inf or NaN)")
+eigvals_p = _linalg("eigvals", _as_complex(np.linalg.eigvals), _emit_eig("linalg.eigvals"), rule=_eigvals_vjp,
+                    caveat=_EIG_VALUES)
+eig_values_p = _linalg("eig_values", _as_complex(lambda a: np.linalg.eig(a).eigenvalues),
+                       _emit_eig("linalg.eig", "eigenvalues"), rule=_eig_values_vjp, caveat=_EIG_VALUES)
+eig_vectors_p = _linalg("eig_vectors", _as_complex(lambda a: np.linalg.eig(a).eigenvectors),
+                        _emit_eig("linalg.eig", "eigenvectors"), rule=_eig_vectors_vjp,
+                        caveat="divides by differences of eigenvalues: NaN for repeated ones, inaccurate for close "
+                               "ones; complex eigenvectors (of a complex matrix, or a real one with complex "
+                               "eigenvalues): only for losses blind to each one's arbitrary phase (checked on every "
+                               "call, an error otherwise; the check is on the cotangent, so td.jacobian and "
+                               "td.hessian refuse them); a real eigenvector's sign is LAPACK's")
+for _prim, _vectors in ((eigvals_p, False), (eig_values_p, False), (eig_vectors_p, True)):
+    _prim.shape_rule = _eig_shape(_vectors)
+
+
+# SVD a = u diag(s) vh (reduced): J. Townsend, "Differentiating the singular value decomposition";
+# of a complex matrix, C. Wan and S. Zhang, "Automatic differentiation for complex valued SVD"
+# (arXiv:1909.02659), at _svd_vectors_vjp.
 def _reduced_svd(a, hermitian):
-    """u, s, vh of the reduced SVD, bound directly: a rule may read a complex matrix's singular
-    vectors (the singular values' rule), though no gradient flows through them (see below)."""
+    """u, s, vh of the reduced SVD, bound directly: the singular values' rule reads the vectors,
+    and a gradient flows through them at second order (a complex matrix's through svd_vectors_p)."""
     params = _params(full_matrices=_square(a), hermitian=hermitian)
+    if is_complex(a):
+        u, vh = _split_vectors(svd_vectors_p.bind(a, **params), a)
+        return u, svdvals_p.bind(a, **_params(hermitian=hermitian)), vh
     return svd_u_p.bind(a, **params), svdvals_p.bind(a, **_params(hermitian=hermitian)), svd_vh_p.bind(a, **params)
 
 
-def _refuse_complex_vectors(a):
-    if is_complex(a):  # (reached at second order through the singular values' rule, too)
-        raise NotImplementedError("no gradient flows through the singular vectors of a complex matrix yet: their "
-                                  "phases are arbitrary; the singular values (np.linalg.svdvals) have one at first order")
+def _lower_when_hermitian(rule):
+    """``rule``, whose cotangent is for any change of a, made that of NumPy's ``hermitian=True``
+    (svd and pinv through eigh), which reads a's lower triangle only (as eigh's rules)."""
+    def read(g, ans, a, **params):
+        ct = rule(g, ans, a, **params)
+        return _read_from_triangle(ct, True) if params.get("hermitian") else ct
+    return read
+
+
+def _refuse_complex_full(a):
+    if is_complex(a):  # (the handler binds svd_vectors_p for every other complex a)
+        raise NotImplementedError(
+            "no gradient flows through U or Vh of np.linalg.svd(a, full_matrices=True) when a is complex and "
+            "not square: use full_matrices=False (where U's and Vh's arbitrary phases are checked together)")
 
 
 def _svd_f(s):
@@ -743,8 +922,8 @@ def _svdvals_vjp(g, ans, a, hermitian=False):
 
 
 def _svd_u_vjp(g, ans, a, full_matrices=True, hermitian=False):
-    _refuse_complex_vectors(a)
     _refuse_full("U", full_matrices, np.shape(a)[-2] > np.shape(a)[-1])
+    _refuse_complex_full(a)
     u, s, vh = _reduced_svd(a, hermitian)
     utg = _T(u) @ g
     ct = u @ ((_svd_f(s) * (utg - _T(utg))) * s[..., None, :]) @ vh
@@ -754,8 +933,8 @@ def _svd_u_vjp(g, ans, a, full_matrices=True, hermitian=False):
 
 
 def _svd_vh_vjp(g, ans, a, full_matrices=True, hermitian=False):
-    _refuse_complex_vectors(a)
     _refuse_full("Vh", full_matrices, np.shape(a)[-1] > np.shape(a)[-2])
+    _refuse_complex_full(a)
     u, s, vh = _reduced_svd(a, hermitian)
     vtgv = vh @ _T(g)
     ct = u @ (s[..., :, None] * (_svd_f(s) * (vtgv - _T(vtgv)))) @ vh
@@ -764,16 +943,83 @@ def _svd_vh_vjp(g, ans, a, full_matrices=True, hermitian=False):
     return ct
 
 
+# The singular vectors of a complex matrix. Each pair (u_k, v_k) is defined up to a common phase
+# e^{i phi_k} (LAPACK picks one), so a gradient exists only for a loss blind to the phases, and
+# whether it is depends on U's and Vh's cotangents together: U diag(s) Vh is blind, U and Vh
+# alone are not. One primitive holds both, U above Vh^T ((..., m + n, k), reduced), so that one
+# rule sees both cotangents; the handler slices U and Vh out of it.
+def _split_vectors(uv, a):
+    m = np.shape(a)[-2]
+    return uv[..., :m, :], _T(uv[..., m:, :])
+
+
+def _svd_vectors(a, full_matrices=True, hermitian=False):
+    u, _, vh = np.linalg.svd(a, full_matrices=full_matrices, hermitian=hermitian)
+    return np.concatenate([u, np.swapaxes(vh, -1, -2)], axis=-2)
+
+
+def _emit_svd_vectors(target, args, **params):
+    # uv = np.linalg.svd(a, full_matrices=False)
+    # uv = np.concatenate([uv.U, np.swapaxes(uv.Vh, -1, -2)], axis=-2)
+    # (target stands for itself where it is read, as in _emit_scatter_add)
+    vh_t = call(np_attr("swapaxes"), [ast.Attribute(value=target, attr="Vh"), py_literal(-1), py_literal(-2)])
+    both = ast.List(elts=[ast.Attribute(value=target, attr="U"), vh_t], ctx=ast.Load())
+    return [ast.Assign(targets=[target], value=call(np_attr("linalg.svd"), args, params)),
+            ast.Assign(targets=[target], value=call(np_attr("concatenate"), [both], {"axis": -2}))]
+
+
+def _svd_vectors_vjp(g, ans, a, full_matrices=True, hermitian=False):
+    # In the conjugate convention (dL = Re tr(gu^H dU) + Re tr(gv^H dV), V = Vh^H), with
+    # j = U^H gu, k = V^H gv and F as in _svd_f, the conjugate of a's cotangent is
+    #   U [(F * (j - j^H)) S + S (F * (k - k^H)) + i Im(diag j) / S] V^H
+    #   + (gu - U j) S^-1 V^H (a tall)  + U S^-1 (gv - V k)^H (a wide).
+    # From P = U^H da V: dU = U W + (1 - U U^H) da V S^-1, dV = V X + (1 - V V^H) da^H U S^-1, with
+    # W, X anti-Hermitian, fixed off the diagonal by P, and on it only W_kk - X_kk = i Im(P_kk) / s_k:
+    # each pair's phase, put on u_k (X_kk = 0). Any other split gives the same gradient exactly
+    # when dL/dphi_k = -Im(j_kk + k_kk) = 0, which is checked. For real a it is Townsend's rule.
+    u, vh = _split_vectors(ans, a)
+    m, n = np.shape(a)[-2:]
+    s = svdvals_p.bind(a, **_params(hermitian=hermitian))
+    gu, gv = conj(g[..., :m, :]), g[..., m:, :]  # (ans holds conj(V): its cotangent is gv as it is)
+    j, k = conj(_T(u)) @ gu, vh @ gv
+    if is_complex(ans):
+        _require_phases_fixed(np.imag(np.diagonal(j + k, axis1=-2, axis2=-1)), g, ans, (
+            "the loss depends on the phases of the singular vectors of a complex matrix (each pair u_k, v_k "
+            "is defined up to a common phase, which LAPACK picks), so it has no gradient: make it depend on "
+            "|U|**2, U U^H, U diag(s) Vh or the singular values. (A loss that does not change with the vectors "
+            "at all, as the error of a's best low-rank approximation |a - U[:, :r] diag(s[:r]) Vh[:r]|**2, gets here "
+            "a cotangent made of rounding errors, whose phases cannot be told: write it with the singular values, "
+            "np.sum(s[r:] ** 2).)"))
+    f = _svd_f(s)
+    inner = (f * (j - conj(_T(j)))) * s[..., None, :] + s[..., :, None] * (f * (k - conj(_T(k))))
+    if is_complex(ans):
+        inner = inner + 1j * (np.imag(j) * _eye(np.shape(s)[-1], s)) / s[..., None, :]
+    ct = u @ inner @ vh
+    if m > n:  # u is not square: the part of gu outside its columns
+        ct = ct + ((gu - u @ j) / s[..., None, :]) @ vh
+    if n > m:  # vh is not square
+        ct = ct + u @ ((conj(_T(gv)) - conj(_T(k)) @ vh) / s[..., :, None])
+    return conj(ct)
+
+
 svdvals_p = _linalg("svdvals", lambda a, hermitian=False: np.linalg.svd(a, compute_uv=False, hermitian=hermitian),
-                    np_function("linalg.svd", compute_uv=False), rule=_svdvals_vjp)
+                    np_function("linalg.svd", compute_uv=False), rule=_lower_when_hermitian(_svdvals_vjp))
 _SINGULAR_VECTORS = ("needs distinct, non-zero singular values (divides by their differences); no gradient "
                      "through {} of full_matrices=True when a is {}")
 svd_u_p = _linalg("svd_u", lambda a, full_matrices=True, hermitian=False: np.linalg.svd(
-    a, full_matrices=full_matrices, hermitian=hermitian).U, _result("linalg.svd", "U"), rule=_svd_u_vjp,
+    a, full_matrices=full_matrices, hermitian=hermitian).U, _result("linalg.svd", "U"), rule=_lower_when_hermitian(_svd_u_vjp),
     caveat=_SINGULAR_VECTORS.format("U", "tall"))
 svd_vh_p = _linalg("svd_vh", lambda a, full_matrices=True, hermitian=False: np.linalg.svd(
-    a, full_matrices=full_matrices, hermitian=hermitian).Vh, _result("linalg.svd", "Vh"), rule=_svd_vh_vjp,
+    a, full_matrices=full_matrices, hermitian=hermitian).Vh, _result("linalg.svd", "Vh"), rule=_lower_when_hermitian(_svd_vh_vjp),
     caveat=_SINGULAR_VECTORS.format("Vh", "wide"))
+# (a complex a's U and Vh are svd_vectors_p, but of full_matrices=True when a is not square)
+svd_u_p.complex_values = svd_vh_p.complex_values = "no: of full_matrices=True when a is not square"
+_PHASES = ("complex a: only for losses blind to each singular pair's arbitrary phase (checked on every call, an "
+           "error otherwise)")
+svd_vectors_p = _linalg("svd_vectors", _svd_vectors, emit_statements=_emit_svd_vectors,
+                        rule=_lower_when_hermitian(_svd_vectors_vjp),
+                        caveat="U above Vh^T, of a complex a (reduced, or square); needs distinct, non-zero "
+                               "singular values; " + _PHASES)
 
 
 # Pseudo-inverse p of a (constant rank): Golub & Pereyra,
@@ -789,13 +1035,18 @@ def _pinv_vjp_from(gp, p, a):
 
 
 _CONSTANT_RANK = "assumes the rank of a does not change near it (full rank is the safe case)"
-pinv_p = _linalg("pinv", np.linalg.pinv, rule=lambda g, ans, a, **params: _pinv_vjp_from(g, ans, a),
-                 caveat=_CONSTANT_RANK)
+_HERMITIAN = "hermitian=True: NumPy reads a's lower triangle (through eigh), so the gradient is on that triangle"
+pinv_p = _linalg("pinv", np.linalg.pinv, rule=_lower_when_hermitian(lambda g, ans, a, **params: _pinv_vjp_from(
+    g, ans, a)), caveat=_CONSTANT_RANK + "; " + _HERMITIAN)
 
 
-# QR a = q r (reduced): for a with at least as many rows as columns (Liao et al. 2019, "Differentiable
-# programming tensor networks"), with copyltu(m) = tril(m) + tril(m, -1).T:
-# a_bar = (q_bar + q copyltu(r r_bar.T - q_bar.T q)) r^-T. A wide a = [x | y] is qr(x) and r = [u | q.T y].
+# QR a = q r (reduced), for a with at least as many rows as columns (Liao et al. 2019, "Differentiable
+# programming tensor networks"), with cotangents x_bar such that dL = Re tr(x_bar^H dx):
+# a_bar = (q_bar + q copyltu(r r_bar^H - q_bar^H q)) r^-H, copyltu(m) = tril(m, -1) + tril(m, -1)^H
+# + Re(diag(m)) (Hermitian, with m's lower triangle). The Re: LAPACK gives r a real diagonal, complex a
+# too, so q^H dq is skew-Hermitian with the imaginary diagonal that keeps dr's real. tracediff's
+# cotangents are the conjugates, g = conj(x_bar): m = r g_r^T - g_q^T q, g_a = (g_q + conj(q copyltu(m))) r^-T.
+# A wide a = [x | y] is qr(x) and r = [u | q^H y].
 def _qr_vjp(gq, gr, q, r, a):
     m, n = np.shape(a)[-2:]
     if m >= n:
@@ -803,20 +1054,23 @@ def _qr_vjp(gq, gr, q, r, a):
     gu = None if gr is None else gr[..., :, :m]
     gv = None if gr is None else gr[..., :, m:]
     if gv is not None:
-        y_gv = a[..., :, m:] @ _T(gv)
+        y_gv = conj(a[..., :, m:] @ _T(gv))
         gq = y_gv if gq is None else gq + y_gv
     gx = _qr_vjp_tall(gq, gu, q, r[..., :, :m])
-    gy = np.zeros(np.shape(a)[:-1] + (n - m,), _dtype(a)) if gv is None else q @ gv
+    gy = np.zeros(np.shape(a)[:-1] + (n - m,), _dtype(a)) if gv is None else conj(q) @ gv
     return np.concatenate([gx, gy], axis=-1)
 
 
 def _qr_vjp_tall(gq, gr, q, r):
-    k = np.shape(r)[-1]
     terms = ([] if gq is None else [-_T(gq) @ q]) + ([] if gr is None else [r @ _T(gr)])
     m = terms[0] if len(terms) == 1 else terms[0] + terms[1]
-    copyltu = m * _constant("tril", k, _dtype(r)) + _T(m * _constant("strictly lower", k, _dtype(r)))
-    b = q @ copyltu if gq is None else gq + q @ copyltu
-    return _solve_transposed(r, b)
+    lower = m * _triangle_mask(np.shape(r)[-1], True, m)  # its diagonal halved: lower + lower^H is copyltu(m)
+    b = conj(q @ (lower + conj(_T(lower))))
+    return _solve_transposed(r, b if gq is None else gq + b)
+
+
+_QR_SIGNS = ("complex a: no derivative along imaginary directions at a square or wide a whose last pivot is "
+             "real (a real matrix cast to complex), where NumPy's R[-1, -1] and Q[:, -1] change sign")
 
 
 def _refuse_complete(mode, a):
@@ -846,13 +1100,14 @@ def _emit_qr_r(args, mode="reduced"):
 
 qr_q_p = _linalg("qr_q", lambda a, mode="reduced": np.linalg.qr(a, mode=mode).Q, _result("linalg.qr", "Q"),
                  rule=_qr_q_vjp, caveat="needs a of full rank; no gradient through Q of mode='complete' "
-                                        "when a is tall")
+                                        "when a is tall; " + _QR_SIGNS)
 qr_r_p = _linalg("qr_r", lambda a, mode="reduced": np.linalg.qr(a, mode=mode) if mode == "r" else
-                 np.linalg.qr(a, mode=mode).R, _emit_qr_r, rule=_qr_r_vjp, caveat="needs a of full rank")
+                 np.linalg.qr(a, mode=mode).R, _emit_qr_r, rule=_qr_r_vjp, caveat="needs a of full rank; " + _QR_SIGNS)
 
 
 # Least squares x = pinv(a) @ b, and its residuals |b - a x|^2, whose gradient needs no dx: x
-# minimizes them (the envelope theorem). Both assume the rank does not change near a.
+# minimizes them (the envelope theorem): d|e|^2 = 2 Re(e^H (db - da x)), e = b - a x, so the
+# cotangents take conj(e). Both assume the rank does not change near a.
 def _lstsq_vjp_a(g, ans, a, b, rcond=None):
     gp = g[:, None] * b[None, :] if np.ndim(b) == 1 else g @ _T(b)
     return _pinv_vjp_from(gp, np.linalg.pinv(a), a)
@@ -866,14 +1121,14 @@ def _residuals_vjp_a(g, ans, a, b, rcond=None):
     if not np.size(ans):  # none: a is rank-deficient or has no more rows than columns
         return None
     x = np.linalg.lstsq(a, b, rcond=rcond)[0]
-    r = g * (b - a @ x)
+    r = g * conj(b - a @ x)
     return -2 * (r[:, None] * x[None, :] if np.ndim(b) == 1 else r @ _T(x))
 
 
 def _residuals_vjp_b(g, ans, a, b, rcond=None):
     if not np.size(ans):
         return None
-    return 2 * g * (b - a @ np.linalg.lstsq(a, b, rcond=rcond)[0])
+    return 2 * g * conj(b - a @ np.linalg.lstsq(a, b, rcond=rcond)[0])
 
 
 def _lstsq_result(name, index, **kwargs):
@@ -893,6 +1148,7 @@ lstsq_rank_p = _lstsq_result("lstsq_rank", 2, differentiable=False)
 # --- NumPy's functions -----------------------------------------------------------------------
 
 _EighResult = type(np.linalg.eigh(np.eye(1)))
+_EigResult = type(np.linalg.eig(np.eye(1)))
 _SVDResult = type(np.linalg.svd(np.eye(1)))
 _SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
 _QRResult = type(np.linalg.qr(np.eye(1)))
@@ -912,12 +1168,11 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     s = svdvals_p.bind(a, **_params(hermitian=hermitian))
     if not compute_uv:
         return s
-    if is_complex(a):
-        raise NotImplementedError("np.linalg.svd of a complex traced matrix is supported for its singular values "
-                                  "only (compute_uv=False, or np.linalg.svdvals): the singular vectors' phases "
-                                  "are arbitrary")
     # full_matrices makes no difference for a square a: leave it out, so U and Vh match the rules'
     params = _params(full_matrices=bool(full_matrices) or _square(a), hermitian=hermitian)
+    if is_complex(a) and (_square(a) or not full_matrices):  # U and Vh from one primitive (see svd_vectors_p)
+        u, vh = _split_vectors(svd_vectors_p.bind(a, **params), a)
+        return _SVDResult(u, s, vh)
     return _SVDResult(svd_u_p.bind(a, **params), s, svd_vh_p.bind(a, **params))
 
 
@@ -937,23 +1192,14 @@ def _lstsq(a, b, rcond=None):
             lstsq_rank_p.bind(a, b, rcond=rcond), svdvals_p.bind(a))
 
 
-def _real_matrices(function, handler, *caveats):
-    """``handler`` for real matrices only: these rules are written for real (symmetric, orthogonal)
-    factors. (inv, solve and det are holomorphic: their rules hold for complex matrices as they are.)"""
-    def checked(a, *args, **kwargs):
-        if _dtype(a).kind == "c":
-            raise NotImplementedError(f"np.linalg.{function.__name__} of a complex traced matrix is not supported yet")
-        return handler(a, *args, **kwargs)
-    checked.caveat = "; ".join(("real matrices only",) + caveats)
-    return checked
-
-
 FUNCTIONS.update({
     np.linalg.inv: lambda a: inv_p.bind(a),
     np.linalg.solve: lambda a, b: solve_p.bind(a, b),
     np.linalg.det: lambda a: det_p.bind(a),
     np.linalg.matrix_power: _matrix_power,
 })
+
+
 def _slogdet(a):
     if is_complex(a):  # the sign is a phase, which moves with a: det / |det|, differentiated
         det = det_p.bind(a)
@@ -961,6 +1207,23 @@ def _slogdet(a):
     return _SlogdetResult(slogdet_sign_p.bind(a), slogdet_p.bind(a))  # +-1: no gradient
 
 
+def _eigvals(a):
+    w = eigvals_p.bind(a, **_complex_params(a))
+    return np.real(w) if _real_eigenvalues(a, w) else w
+
+
+def _eig(a):
+    w, v = eig_values_p.bind(a, **_complex_params(a)), eig_vectors_p.bind(a, **_complex_params(a))
+    return _EigResult(np.real(w), np.real(v)) if _real_eigenvalues(a, w) else _EigResult(w, v)
+
+
+_REAL_OR_COMPLEX = ("a real matrix's results are real when all its eigenvalues are (NumPy's test, checked on "
+                    "every call: another result type traces again)")
+FUNCTIONS.update({
+    np.linalg.eigvals: _describe(_eigvals, _REAL_OR_COMPLEX + "; " + eigvals_p.caveat),
+    np.linalg.eig: _describe(_eig, _REAL_OR_COMPLEX + "; " + eig_values_p.caveat + "; eigenvectors: "
+                             + eig_vectors_p.caveat + "; the values and the vectors are two calls to eig"),
+})
 FUNCTIONS.update({
     np.linalg.slogdet: _describe(_slogdet, "real matrices: no gradient flows through the sign (+-1); complex: "
                                            "the sign is det / |det|, differentiated"),
@@ -973,16 +1236,15 @@ FUNCTIONS.update({
     np.linalg.cholesky: _describe(lambda a, upper=False: cholesky_p.bind(a, **_params(upper=upper)),
                                   cholesky_p.caveat),
     np.linalg.svd: _describe(_svd, "U and Vh (not S): " + _SINGULAR_VECTORS.format("U (Vh)", "tall (wide)")
-                             + "; complex matrices: the singular values only"),
+                             + "; " + _PHASES + ", and none through U or Vh of full_matrices=True when a is "
+                               "not square; " + _HERMITIAN),
     np.linalg.svdvals: _describe(lambda x: svdvals_p.bind(x), ""),
     np.linalg.pinv: _describe(lambda a, rcond=None, hermitian=False, **kw: pinv_p.bind(
         a, **{k: v for k, v in {"rcond": rcond, **kw}.items() if v is not None}, **_params(hermitian=hermitian)),
-        _CONSTANT_RANK),
+        _CONSTANT_RANK + "; " + _HERMITIAN),
+    np.linalg.qr: _describe(_qr, qr_q_p.caveat),
+    np.linalg.lstsq: _describe(_lstsq, "the rank is not differentiable; " + lstsq_residuals_p.caveat),
 })
-FUNCTIONS.update({function: _real_matrices(function, handler, *caveats) for function, (handler, *caveats) in {
-    np.linalg.qr: (_qr, qr_q_p.caveat),
-    np.linalg.lstsq: (_lstsq, "the rank is not differentiable; " + lstsq_residuals_p.caveat),
-}.items()})
 
 
 # --- composed of the above ---------------------------------------------------------------------
@@ -995,8 +1257,6 @@ def _cond(x, p=None):
     if np.ndim(x) < 2:
         raise np.linalg.LinAlgError(f"np.linalg.cond: {np.ndim(x)}-dimensional array given; the array "
                                     "must be at least two-dimensional")
-    if _dtype(x).kind == "c":
-        raise NotImplementedError("np.linalg.cond of a complex traced matrix is not supported yet")
     if p is None or p in (2, -2):  # the ratio of the extreme singular values
         s = np.linalg.svd(x, compute_uv=False)
         return s[..., -1] / s[..., 0] if p == -2 else s[..., 0] / s[..., -1]
@@ -1121,3 +1381,7 @@ FUNCTIONS.update({
     np.linalg.diagonal: lambda x, /, *, offset=0: np.diagonal(x, offset, -2, -1),
     np.linalg.matrix_transpose: _matrix_transpose, np.matrix_transpose: _matrix_transpose,
 })
+# Their complex paths go through svd_vectors_p, never svd_u_p / svd_vh_p (which they reach for real
+# matrices); so do np.linalg.norm's (reductions.py)
+FUNCTIONS[np.linalg.svd].complex_values = FUNCTIONS[np.linalg.cond].complex_values = "yes"
+
