@@ -3,6 +3,7 @@ complex values checked against finite differences along real and imaginary direc
 and second order, and everything else refusing complex values loudly rather than guessing."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -14,7 +15,8 @@ import pytest
 import tracediff as td
 from tracediff.errors import NonDifferentiableError, NonScalarOutputError
 from tracediff.primitives import REGISTRY
-from tracediff.primitives.core import UFUNCS
+from tracediff import coverage
+from tracediff.primitives.core import UFUNCS, Primitive
 from tracediff.testing import check_grads, numerical_vjp
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -29,6 +31,28 @@ def _complex(*shape, re=(0.3, 0.9), im=(0.2, 0.7), dtype=np.complex128):
     """Values off both axes, away from every branch cut of NumPy's functions (the negative real
     axis, |Re| > 1 and |Im| > 1 on the axes)."""
     return (RNG.uniform(*re, shape) + 1j * RNG.uniform(*im, shape)).astype(dtype)
+
+
+# Primitives bound (forward, rules, rules of rules) by a complex check that passed: every one a
+# function marked "complex: yes" on the coverage page reaches must be among them (the last test).
+CHECKED_ON_COMPLEX: set = set()
+WALKED: dict = {"cases": set(), "more": set(), "ufuncs": set()}
+
+
+@contextlib.contextmanager
+def _checked_on_complex(walk: str, key):
+    bound, bind = set(), Primitive.bind
+
+    def recorded(self, *args, **params):
+        bound.add(self.name)
+        return bind(self, *args, **params)
+
+    Primitive.bind = recorded
+    try:
+        yield bound
+    finally:
+        Primitive.bind = bind
+    WALKED[walk].add(key)
 
 
 # --- the convention -------------------------------------------------------------------------------
@@ -205,14 +229,16 @@ def test_elementwise_rule_on_complex_values(name):
     argnums = tuple(range(ufunc.nin))
     if REGISTRY[name].rule(0) is None:
         return
-    try:
-        check_grads(fun, *args, argnums=argnums, order=2)
-    except NotImplementedError as e:  # a SciPy function whose rule is for real arguments: said so
-        assert "complex" in str(e)
-        return
-    single = [a.astype(np.complex64) for a in args]
-    check_grads(fun, *single, argnums=argnums)
-    assert td.grad(lambda *a: np.sum(np.abs(fun(*a)) ** 2))(*single).dtype == np.complex64
+    with _checked_on_complex("ufuncs", name) as bound:
+        try:
+            check_grads(fun, *args, argnums=argnums, order=2)
+        except NotImplementedError as e:  # a SciPy function whose rule is for real arguments: said so
+            assert "complex" in str(e)
+            return
+        single = [a.astype(np.complex64) for a in args]
+        check_grads(fun, *single, argnums=argnums)
+        assert td.grad(lambda *a: np.sum(np.abs(fun(*a)) ** 2))(*single).dtype == np.complex64
+    CHECKED_ON_COMPLEX.update(bound)
 
 
 def test_maximum_of_complex_values_follows_numpys_order():
@@ -231,23 +257,13 @@ def _complex_rand(prim: str, seed: int):
 
 
 REFUSALS = (NotImplementedError, td.MissingRuleError)
-# Raised by tracediff's handlers for complex values NumPy takes but tracediff has no rule for yet
-# (np.median of complex sorts lexicographically; nan_to_num, geomspace): loud, never a wrong value.
-LOUD = {("quantile", "TypeError"), ("where", "TypeError"), ("setitem", "AttributeError"), ("matmul", "TypeError")}
-# Rules checked for complex values: a change that turns one into a refusal must be looked at.
-CHECKED = {"abs", "add", "clip", "concatenate", "cross", "cumprod", "cumsum", "det", "diagonal", "einsum",
-           "fft", "fftn", "getitem", "ifft", "ifftn", "inv", "irfft", "matmul", "max", "mean", "min",
-           "multiply", "norm", "pad", "power", "prod", "real", "imag", "reshape", "roll", "scatter_add",
-           "setitem", "solve", "stack", "std", "sum", "tensordot", "transpose", "var", "where"}
-
-
-@pytest.fixture(scope="module")
-def checked_primitives():
-    return set()
+# Raised by tracediff's handlers for complex values where a case's arguments, all made complex, are
+# not what NumPy takes (a complex condition, index or shape): loud, never a wrong value.
+LOUD = {("where", "TypeError"), ("setitem", "AttributeError"), ("matmul", "TypeError")}
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_case_on_complex_values(case, checked_primitives):
+def test_case_on_complex_values(case):
     args = case.args(_complex_rand(case.prim, zlib.crc32(case.label.encode())))
     if not any(np.iscomplexobj(args[n]) for n in case.argnums):
         return  # (integer or constant arguments only)
@@ -268,27 +284,20 @@ def test_case_on_complex_values(case, checked_primitives):
             return
         np.testing.assert_allclose(np.asarray(traced), np.asarray(plain), rtol=1e-10, atol=1e-12, equal_nan=True)
         second = (case.prim, case.label) not in FIRST_ORDER_ONLY
-        try:
-            check_grads(case.fun, *args, argnums=case.argnums, order=2 if second else 1)
-        except NotImplementedError as e:  # eigenvectors' and singular vectors' phases are arbitrary
-            assert (case.prim == "eigh_vectors" and "phases" in str(e)) or "singular vectors" in str(e), e
-            return  # (check_grads checked the first order before the second)
-    checked_primitives.add(case.prim)
+        with _checked_on_complex("cases", case.label) as bound:
+            try:
+                check_grads(case.fun, *args, argnums=case.argnums, order=2 if second else 1)
+            except NotImplementedError as e:  # eigenvectors' and singular vectors' phases are arbitrary
+                assert (case.prim == "eigh_vectors" and "phases" in str(e)) or "singular vectors" in str(e), e
+                return  # (check_grads checked the first order before the second)
+    CHECKED_ON_COMPLEX.update(bound)
 
 
-def test_the_rules_checked_on_complex_values_are_the_expected_ones(checked_primitives):
-    if not checked_primitives:  # (run on its own: walk the cases here)
-        for case in CASES:
-            test_case_on_complex_values(case, checked_primitives)
-    assert CHECKED <= checked_primitives, sorted(CHECKED - checked_primitives)
-
-
-def test_singular_values_of_complex_matrices_at_first_order():
+def test_singular_values_of_complex_matrices():
+    # (second order through the singular vectors: tests/test_complex_svd.py has more)
     for fun in (lambda a: np.linalg.svdvals(a) ** 2, lambda a: np.linalg.norm(a, "nuc"),
                 lambda a: np.linalg.svd(a[:3], compute_uv=False)):
-        check_grads(fun, B)
-    with pytest.raises(NotImplementedError, match="singular vectors"):
-        check_grads(lambda a: np.linalg.svdvals(a) ** 2, B, order=2)
+        check_grads(fun, B, order=2)
 
 
 def test_a_loss_that_depends_on_eigenvector_phases_is_an_error():
@@ -345,8 +354,40 @@ MORE = {
     "rfftn s, axes, ortho": (lambda x: np.fft.rfftn(x, s=(3, 6), axes=(0, 1), norm="ortho"), B.real),
     "irfftn": (lambda z: np.fft.irfftn(z, s=(4, 7), axes=(0, 1)), B),
     "astype complex64 (checked as single precision)": (lambda z: z.astype(np.complex64) * 2, B),
+    "sign (z / |z|)": (lambda z: np.sign(z) * (1.5 - 0.5j), B),
+    "convolve": (lambda z: np.convolve(z, B[1, :3]), B[0]),
+    "convolve, same, shorter first": (lambda z: np.convolve(z[:2], B[1], mode="same"), B[0]),
+    "correlate (conjugates v)": (lambda z: np.correlate(B[1], z[:3], mode="full"), B[0]),
+    "correlate valid, shorter first": (lambda z: np.correlate(z[:2], B[1]), B[0]),
+    "correlate same, shorter first": (lambda z: np.correlate(z[:3], B[1], mode="same"), B[0]),
+    "polymul": (lambda z: np.polymul(z, B[1, :2]), B[0]),
+    "poly of complex roots": (np.poly, B[0]),
+    "polyval": (lambda z: np.polyval(z, B[1]), B[0]),
+    "nan_to_num": (lambda z: np.nan_to_num(z + np.array([0, np.nan, np.inf, -1j * np.inf]), posinf=2.0,
+                                           neginf=-3.0), B[0]),
+    "median": (lambda z: np.median(z, axis=1), B),
+    "median of all, keepdims": (lambda z: np.median(z[:3], keepdims=True), B),
+    "interp of complex samples": (lambda z: np.interp(np.array([-1, 0.2, 1.7, 3.5]), np.arange(4.0), z,
+                                                      left=1j, right=2.0), B[0]),
+    "geomspace of complex ends": (lambda z: np.geomspace(z[0], z[1], 5), B[0] * np.array([1, -1, 1, 1])),
+    "sort_complex": (np.sort_complex, B),
+    "eigvals": (np.linalg.eigvals, B),
+    "eig eigenvalues": (lambda a: np.linalg.eig(a).eigenvalues, B),
+    "eig eigenvectors, a loss blind to their phases": (
+        lambda a: np.sum(np.abs(np.linalg.eig(a).eigenvectors) ** 2 * np.arange(16.0).reshape(4, 4)), B),
+    "sort_complex of real values": (lambda x: np.sort_complex(x) * (1 - 1j), B.real),
     "a real value made complex": (lambda x: np.exp(1j * x) * (x + 0j), B.real),
 }
+
+
+try:  # SciPy's special functions whose rules hold for complex arguments (of a real order)
+    import scipy.special as sp
+except ImportError:  # (optional)
+    sp = None
+else:
+    MORE.update({f"scipy.special.{name} of complex z": (lambda z, name=name: getattr(sp, name)(1.5, z), B[0])
+                 for name in ("kv", "kve", "yv", "iv", "jv")})
+    MORE["scipy.special.log_softmax"] = (sp.log_softmax, B[0])
 
 
 @pytest.mark.parametrize("name", MORE)
@@ -354,17 +395,11 @@ def test_more_functions_on_complex_values(name):
     fun, x = MORE[name]
     traced, _ = td.vjp(fun, x)
     np.testing.assert_allclose(traced, fun(x), rtol=1e-10, atol=1e-12)
-    check_grads(fun, x, order=2, **({"rtol": 2e-3, "atol": 2e-3} if "single" in name else {}))
+    with _checked_on_complex("more", name) as bound:
+        check_grads(fun, x, order=2, **({"rtol": 2e-3, "atol": 2e-3} if "single" in name else {}))
+    CHECKED_ON_COMPLEX.update(bound)
 
 
-@pytest.mark.parametrize("function", [np.linalg.svd, np.linalg.qr, np.linalg.eigvals])
-def test_decompositions_without_complex_rules_refuse(function):
-    def loss(a):
-        out = function(a)
-        return np.sum(np.abs(out[0] if isinstance(out, tuple) else out) ** 2)
-
-    with pytest.raises(REFUSALS):
-        td.grad(loss)(H + 5 * np.eye(4))
 
 
 def test_the_real_part_is_a_view_so_its_buffer_is_not_reused():
@@ -432,3 +467,45 @@ def test_complex_powers_with_bases_of_negative_real_part():
     check_grads(lambda x, y: x ** y, x, y, argnums=(0, 1), order=2)
     check_grads(lambda x, y: np.float_power(x, y), x, y, argnums=(0, 1), order=2)
     check_grads(lambda y: np.array([-2.0, -0.5]) ** y, y, order=2)  # a negative real base
+
+
+def test_python_complex_constants_are_weak_as_in_numpy():
+    # Found adding nan_to_num: 1j * x of a float32 x was complex128 on traced values (complex64 in NumPy).
+    x = np.array([0.5, 2.0], np.float32)
+    for f in (lambda x: 1j * x, lambda x: x + (1 + 2j), lambda x: np.multiply(x, 1j), lambda x: x / 2j):
+        assert td.vjp(f, x)[0].dtype == f(x).dtype == np.complex64
+        assert td.grad(lambda x: np.sum(np.abs(f(x)) ** 2))(x).dtype == np.float32
+
+
+def test_poly_of_conjugate_pairs_is_real_as_in_numpy():
+    # NumPy returns the real part when the roots come in conjugate pairs: a guard, checked on every call
+    loss = lambda r: np.sum(np.poly(r) * np.arange(1.0, 4.0))  # noqa: E731
+    g = td.grad(lambda r: np.real(loss(r)))
+    pair, other = np.array([1 + 2j, 1 - 2j]), np.array([1 + 2j, 0.5 - 1j])
+    assert td.vjp(np.poly, pair)[0].dtype == np.float64 and td.vjp(np.poly, other)[0].dtype == np.complex128
+    for roots in (pair, other, pair):
+        np.testing.assert_allclose(g(roots), numerical_vjp(lambda r: np.real(loss(r)), (roots,), 0, 1.0)[0], rtol=1e-6)
+    assert g.cache_info().traces == 2
+
+
+def test_nanmedian_of_complex_values_refuses():
+    with pytest.raises(NotImplementedError, match="np.median is"):
+        td.grad(lambda z: np.abs(np.nanmedian(z)))(B)
+
+
+def test_every_function_marked_complex_on_the_coverage_page_is_checked_on_complex_values():
+    # (run on its own, or with some of the walks deselected: walk them here)
+    for case in (c for c in CASES if c.label not in WALKED["cases"]):
+        test_case_on_complex_values(case)
+    for name in set(MORE) - WALKED["more"]:
+        test_more_functions_on_complex_values(name)
+    for name in set(COMPLEX_UFUNCS) - WALKED["ufuncs"]:
+        test_elementwise_rule_on_complex_values(name)
+    unchecked = {}
+    for row in coverage.entries():
+        if row["complex"] == "yes":
+            # (a primitive marked otherwise is one the function does not reach with complex values)
+            missing = [p for p in row["primitives"] if p not in CHECKED_ON_COMPLEX and REGISTRY[p].complex_values is None]
+            if missing:
+                unchecked[row["names"][0]] = missing
+    assert not unchecked, f"marked complex on docs/coverage.md, never checked on complex values: {unchecked}"

@@ -67,7 +67,8 @@ def test_functions_registered_by_another_family_are_picked_up():
     try:
         rows = {row["names"][0]: row for row in coverage.entries()}
         assert rows["np.fft.fancy_shift"] == dict(names=["np.fft.fancy_shift"], family="fft", differentiable=True,
-                                                  caveat="a test caveat", numpy=True)
+                                                  caveat="a test caveat", numpy=True, complex="yes",
+                                                  primitives=["fancy_shift_for_coverage_test"])
         assert rows["np.fft.fancy_count"]["differentiable"] is False
         assert "## FFT" in coverage.build_markdown()
     finally:
@@ -97,3 +98,14 @@ def test_main_writes_the_page(tmp_path):
     out.write_text("stale")
     assert coverage.main(["--check", "--output", str(out)]) == 1
     assert td  # the package imports the coverage module's registries
+
+
+def test_the_complex_column_says_yes_real_only_or_why_not():
+    rows = {name: row for row in coverage.entries() for name in row["names"]}
+    assert rows["np.sign"]["complex"] == rows["np.linalg.svd"]["complex"] == rows["np.median"]["complex"] == "yes"
+    assert rows["np.arctan2"]["complex"] == rows["np.quantile"]["complex"] == rows["np.fft.rfft"]["complex"] \
+        == "real only"  # NumPy takes no complex values there
+    assert rows["np.nanmedian"]["complex"].startswith("no: ")  # tracediff refuses them, and says why
+    assert rows["np.floor"]["complex"] == ""  # (no gradient)
+    page = coverage.build_markdown()
+    assert "| function | gradient | complex | notes |" in page and "| `np.quantile` | yes | real only |" in page

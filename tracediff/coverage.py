@@ -185,16 +185,40 @@ def _describe_handler(handler):
     return bool(differentiable), caveat
 
 
+_UFUNC_OF: dict = {}  # id(primitive) -> its ufunc (filled by entries())
+
+
+def _takes_complex(ufunc) -> bool:
+    return any(set(t.split("->")[0]) & set("FDG") for t in ufunc.types)
+
+
+def _complex_values(obj, prims, ufunc=None) -> str:
+    """Complex support of a differentiable function: "yes", "real only" (NumPy or SciPy take no
+    complex values) or "no: <why>" (tracediff refuses them): said by the handler or primitive
+    (``complex_values``), else by a primitive it reaches, else "yes" (tests/test_complex.py checks
+    every primitive a "yes" reaches on complex values)."""
+    said = getattr(obj, "complex_values", None)
+    if said is not None:
+        return said
+    if ufunc is not None and not _takes_complex(ufunc):
+        return "real only"
+    notes = [_complex_values(p, (), _UFUNC_OF.get(id(p))) for p in prims if p.differentiable and p is not obj]
+    notes = [n for n in notes if n != "yes"]
+    return notes[0] if notes else "yes"
+
+
 def entries() -> list:
-    """One dict per supported function object: names, family, differentiable, caveat, numpy."""
+    """One dict per supported function object: names, family, differentiable, caveat, numpy,
+    complex (see _complex_values) and primitives (the differentiable ones it can bind)."""
     public = _public_names(_public_modules())
     families = _primitive_families()
     rows = []
+    _UFUNC_OF.update({id(prim): ufunc for ufunc, prim in UFUNCS.items()})
     for ufunc, prim in list(UFUNCS.items()):
         names = public.get(id(ufunc)) or [f"{_prefix_of(ufunc)}.{ufunc.__name__}"]
         family = families.get(id(prim)) or ("special" if names[0].startswith("scipy.") else "elementwise")
         rows.append(dict(names=names, family=family, differentiable=prim.differentiable,
-                         caveat=getattr(prim, "caveat", None)))
+                         caveat=getattr(prim, "caveat", None), handler=prim, ufunc=ufunc))
     for function, handler in list(FUNCTIONS.items()):
         names = public.get(id(function))
         if names is None:
@@ -202,13 +226,17 @@ def entries() -> list:
             names = [f"{module.replace('numpy', 'np', 1)}.{getattr(function, '__name__', function)}"]
         differentiable, caveat = _describe_handler(handler)
         family = _module_family(getattr(handler, "__module__", None))
-        rows.append(dict(names=names, family=family, differentiable=differentiable, caveat=caveat))
+        rows.append(dict(names=names, family=family, differentiable=differentiable, caveat=caveat, handler=handler))
     for name, handler in list(LIBRARY_FUNCTIONS.items()):  # SciPy's Python functions, by public name
         differentiable, caveat = _describe_handler(handler)
         family = _module_family(getattr(handler, "__module__", None))
-        rows.append(dict(names=[name], family=family, differentiable=differentiable, caveat=caveat))
+        rows.append(dict(names=[name], family=family, differentiable=differentiable, caveat=caveat, handler=handler))
     for row in rows:
         row["numpy"] = row["names"][0].startswith("np.")
+        handler, ufunc = row.pop("handler"), row.pop("ufunc", None)
+        prims = [handler] if ufunc is not None else _reachable_primitives(handler)
+        row["primitives"] = sorted({p.name for p in prims if p.differentiable})
+        row["complex"] = _complex_values(handler, prims, ufunc) if row["differentiable"] else ""
     return sorted(rows, key=lambda r: (FAMILIES.get(r["family"], (99, r["family"]))[0], r["family"], r["names"][0]))
 
 
@@ -254,8 +282,11 @@ def build_markdown() -> str:
         "- **Kinks take the value NumPy's `np.sign` gives:** the derivative of `np.abs` at 0 is 0.",
         "- **Jumps** (`np.remainder`, `np.fmod`, `np.arctan2` across its cut) use the derivative of the "
         "piece the point belongs to.",
-        "- **Complex values** follow JAX's convention (`df/dx - i df/dy`); which functions have complex "
-        "rules, and which refuse complex values, is listed in [complex.md](complex.md).",
+        "- **Complex values** follow JAX's convention (`df/dx - i df/dy`, see [complex.md](complex.md)). "
+        "The *complex* column says, for each differentiable function, whether its gradient takes complex "
+        "values (*yes*: checked against finite differences along real and imaginary directions, "
+        "`tests/test_complex.py`), whether NumPy or SciPy themselves take none (*real only*), or why "
+        "tracediff refuses them (*no*: a clear error, never a guess).",
         "",
         "SciPy is optional: the rules for each SciPy module are registered when that module is imported "
         "(tracediff never imports SciPy), and generated code calls SciPy's public functions "
@@ -270,9 +301,10 @@ def build_markdown() -> str:
             fam = [r for r in rows if r["family"] == current]
             n = sum(r["differentiable"] for r in fam)
             lines += ["", f"## {title}", "", f"{n} of {len(fam)} differentiable.", "",
-                      "| function | gradient | notes |", "| --- | --- | --- |"]
+                      "| function | gradient | complex | notes |", "| --- | --- | --- | --- |"]
         names = ", ".join(f"`{n}`" for n in row["names"])
-        lines.append(f"| {names} | {'yes' if row['differentiable'] else 'no'} | {_cell(row['caveat'] or '')} |")
+        lines.append(f"| {names} | {'yes' if row['differentiable'] else 'no'} | {_cell(row['complex'])} "
+                     f"| {_cell(row['caveat'] or '')} |")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -361,7 +361,7 @@ def bind(primitive, args, params):
         trace = current_trace() if primitive.effectful else None
         if trace is None:  # (a draw replayed into a trace is recorded there, never frozen)
             return primitive.impl(*args, **params)
-    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, bool)) else _operand(a)
+    args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, complex, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
     if primitive.decides is not None:

@@ -407,7 +407,12 @@ def _branch(b: _Builder, target: str):
 
 def _loop(b: _Builder, target: str):
     x, y = b.pick(), b.bounded()
-    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant", "stacked", "stacked"])
+    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant", "stacked", "stacked", "window"])
+    n = 2 * (b.shape(x) or (0,))[0]
+    if form == "window" and n >= 4:  # slices moving with the counter, forwards and backwards
+        w = f"{target}_w"
+        return [f"{w} = np.concatenate([{x}, {x} * 0.5])", f"{target} = {x}[:1] * 1.0", f"for t in range({n}):",
+                f"    {target} = np.tanh({target}) * 0.8 + {w}[t:t + 1] * 0.2 + {w}[{n - 1} - t:{n} - t] * 0.1"]
     if form == "stacked":  # the states kept in a list and built into one array, which the
         # backward pass reads (codegen writes it from the rolled loop's list, starred)
         weights = f"np.linspace(0.5, 1.5, 7).reshape((7,) + (1,) * np.ndim({x}))"
@@ -534,13 +539,18 @@ def _complex(b: _Builder, target: str):
     forms = ["np.abs(np.exp({b} * (0.3 + 0.4j))) ** 2", "np.real(np.exp(1j * {a}) * ({a} + 0.5j))",
              "np.imag(np.sin({a} + 0.5j) * np.conj({a} * 1j + 0.3))", "np.angle({a} + (1 + 0.5j))",
              "np.abs(np.sqrt({p} + 1j * {a}))", "np.real(({a} + 0.5j) ** 2 * np.conj({a} - 1j))",
-             "np.abs(np.log({p} + 1j * {b})) ** 2", "np.abs({a} * (0.6 - 0.8j) + 1j) ** 2"]
+             "np.abs(np.log({p} + 1j * {b})) ** 2", "np.abs({a} * (0.6 - 0.8j) + 1j) ** 2",
+             "np.real(np.sign({a} + 0.5j) * (1 - 2j))", "np.abs(np.nan_to_num({a} * 1j + 0.5)) ** 2"]
     if shape:
         forms += ["np.abs(np.fft.fft({a}, axis=-1)) ** 2 / 4",
                   "np.real(np.fft.ifft(np.fft.fft({a}, axis=0) * (1 + 0.5j), axis=0))",
                   f"np.fft.irfft(np.fft.rfft({{a}}, axis=-1) * (0.5 - 0.5j), n={shape[-1]}, axis=-1)",
                   "np.var({a} * (1 + 2j) + 1j * np.sin({a}), axis=0)",
-                  "np.real(np.sum(np.exp(1j * {a}) * np.conj({a} + 0.5j)))"]
+                  "np.real(np.sum(np.exp(1j * {a}) * np.conj({a} + 0.5j)))",
+                  "np.abs(np.median({a} * (1 + 0.5j) + 1j * np.sin({a}), axis=0)) ** 2"]
+    if len(shape) == 1 and shape[0] >= 2:
+        forms += ["np.abs(np.convolve({a} + 0.5j, {a} * (1 - 1j), mode='same')) ** 2",
+                  "np.real(np.correlate({a} * (1 + 1j), {a}[:2] + 0.3j, mode='full')[:%d])" % shape[0]]
     return f"{target} = " + b.choice(forms).format(a=x, b=b.bounded(), p=b.positive())
 
 

@@ -54,6 +54,9 @@ class Primitive:
         # Run on the traced operands before the primitive is recorded: a decision on their values
         # that the result's type depends on (a guard), as Python's (-x) ** 1.5 is complex
         self.decides: Callable | None = None
+        # For the coverage page: None (complex values differentiate, or the ufunc takes none),
+        # "real only" (NumPy/SciPy take no complex values) or "no: <why>" (tracediff refuses them)
+        self.complex_values: str | None = None
         if register:
             REGISTRY[name] = self
 

@@ -165,6 +165,23 @@ cbrt = _ufunc(np.cbrt, lambda g, ans, x: g / (3 * ans ** 2), domain=(0.2, 2.0),
               caveat="the derivative at 0 is infinite")
 absolute = _ufunc(np.absolute, lambda g, ans, x: g * np.sign(x), name="abs", emit=np_function("abs"), caveat=_KINK)
 fabs = _ufunc(np.fabs, lambda g, ans, x: g * np.sign(x), caveat=_KINK)
+
+
+# NumPy 2's sign of a complex z is z / |z| (NumPy 1's, of the real part), which moves with z:
+# ds = (dz - s Re(conj(s) dz)) / |z|. Of real values it is piecewise constant: no gradient.
+_SIGN_IS_UNIT = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
+
+def _sign_vjp(g, ans, x):
+    if not (_SIGN_IS_UNIT and is_complex(x)):
+        return None
+    r = np.abs(x)
+    zero = r == 0  # not differentiable there: 0 taken, as for np.abs
+    return np.where(zero, 0, (g - np.real(g * ans) * np.conj(ans)) / np.where(zero, 1, r))
+
+
+sign = _ufunc(np.sign, _sign_vjp, domain=(0.25, 2.0), caveat="real inputs: piecewise constant, no gradient; complex values (NumPy 2): "
+                                         "z / |z|, differentiable but at 0 (0 taken)")
 reciprocal = _ufunc(np.reciprocal, lambda g, ans, x: -g * ans ** 2, domain=(0.5, 2.0))
 # x % y == x - floor(x / y) * y; fmod truncates instead. Both jump where x / y is an integer.
 remainder = _ufunc(np.remainder, lambda g, ans, x, y: g, lambda g, ans, x, y: -g * np.floor(x / y),
@@ -345,7 +362,7 @@ for _uf, _op in {np.floor_divide: ast.FloorDiv(), np.bitwise_and: ast.BitAnd(),
                  np.bitwise_or: ast.BitOr(), np.bitwise_xor: ast.BitXor()}.items():
     _ufunc(_uf, emit=_binop(_op), impl=_OPERATORS[type(_op)])
 _ufunc(np.invert, emit=_unaryop(ast.Invert()), impl=operator.invert)
-for _uf in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
+for _uf in (np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
             np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.signbit,
             np.heaviside, np.left_shift, np.right_shift, np.gcd, np.lcm, np.nextafter, np.spacing):
     _ufunc(_uf)
@@ -387,6 +404,9 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """Finite values pass through (with their gradient); NaN and infinities become constants."""
     if not np.issubdtype(x.dtype, np.inexact):
         return x
+    if x.dtype.kind == "c":  # as NumPy: the real and imaginary parts separately
+        real, imag = (_nan_to_num(part, nan=nan, posinf=posinf, neginf=neginf) for part in (np.real(x), np.imag(x)))
+        return real + 1j * imag
     big = float(np.finfo(x.dtype).max)
     posinf = big if posinf is None else posinf
     neginf = -big if neginf is None else neginf

@@ -1,12 +1,12 @@
-"""Fast Fourier transforms, ``np.fft.fft ifft fft2 ifft2 fftn ifftn rfft irfft`` (and the shifts),
-each beside its VJP rule; and the complex-value rules they need.
+"""Fast Fourier transforms, ``np.fft.fft ifft fft2 ifft2 fftn ifftn rfft irfft rfft2 irfft2 rfftn
+irfftn hfft ihfft`` (and the shifts), each beside its VJP rule; and the complex-value rules they need.
 
 **Complex cotangents** follow JAX's convention: the cotangent of a complex value ``z = u + iv``
 feeding a real loss ``L`` is ``dL/du - i dL/dv``. With it, the rule of a holomorphic function is
 the real rule as written (``g * f'(z)``: multiply, exp, matmul, ... need nothing new), a linear
 map's rule is its plain transpose (no conjugation), and a real value that entered a complex
 computation gets the real part of its cotangent. The gradient ``td.grad`` returns for a real
-input is real; complex inputs to ``td.grad`` are not supported yet.
+input is real, and for a complex input it is ``dL/du - i dL/dv`` (docs/complex.md).
 
 The transforms are linear, so each rule is a transform of ``g``: the DFT matrix is symmetric, so
 ``fft``'s rule is ``fft`` (with the same ``norm``), ``ifft``'s is ``ifft``; a length ``n`` that
@@ -227,6 +227,9 @@ FUNCTIONS.update({
     np.fft.fftshift: lambda x, axes=None: _shift(x, axes, True),
     np.fft.ifftshift: lambda x, axes=None: _shift(x, axes, False),
 })
+for _real_input in (np.fft.rfft, np.fft.rfft2, np.fft.rfftn, np.fft.ihfft):  # NumPy takes no complex input there
+    FUNCTIONS[_real_input].complex_values = "real only"
+
 
 
 # --- complex values ----------------------------------------------------------------------------
@@ -259,6 +262,7 @@ def _for_complex(function, complex_handler):
         real_caveat = getattr(real_handler, "caveat", None)
         handler.caveat = "complex values: differentiable" + (f"; {real_caveat}" if real_caveat else "")
     handler.differentiable = True
+    handler.complex_values = "yes"  # (its real handler's primitives are not reached for complex values)
     FUNCTIONS[function] = handler
 
 

@@ -597,6 +597,16 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
     return take_along_axis_p.bind(a, permutation, axis=_normalize_axis(axis, np.ndim(a), "np.sort"))
 
 
+def _sort_complex(a):
+    """np.sort_complex: sorted along the last axis (by real, then imaginary part), made complex as
+    NumPy makes it (complex64 for 8- and 16-bit integers, complex128 otherwise)."""
+    a = _as_array(a)
+    ordered = _sort(a)
+    if _dtype(a).kind == "c":
+        return ordered
+    return ordered.astype({"b": "F", "h": "F", "B": "F", "H": "F", "g": "G"}.get(_dtype(a).char, "D"))
+
+
 # --- indices of nonzero entries (value-dependent sizes, guarded) ---------------------------
 argwhere_p = Primitive("argwhere", np.argwhere, differentiable=False)
 flatnonzero_p = Primitive("flatnonzero", np.flatnonzero, differentiable=False)
@@ -823,8 +833,15 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
             "np.interp: no gradient flows to the sample points xp (the pieces would move); pass "
             "td.stop_gradient(xp) if they are constants of the differentiated function")
     x, xp, fp = map(_as_array, (x, xp, fp))
-    if any(_dtype(v).kind == "c" for v in (x, fp, left, right) if v is not None):
-        raise NotImplementedError("np.interp of complex values is not supported on traced values yet")
+    if _dtype(x).kind == "c":
+        if period is None:
+            raise TypeError("np.interp: x must be real (NumPy cannot cast complex x to float64)")
+        raise NotImplementedError("np.interp(x, ..., period=) of a complex x: NumPy drops its imaginary part "
+                                  "(with a ComplexWarning); pass np.real(x) to say so")
+    if any(_dtype(v).kind == "c" for v in (fp, left, right) if v is not None):  # as NumPy: part by part
+        parts = [[None if v is None else part(v) for v in (fp, left, right)] for part in (np.real, np.imag)]
+        real, imag = (_interp(x, xp, *values, period=period) for values in parts)
+        return real + 1j * imag
     # NumPy interpolates in float64 whatever the inputs' dtypes
     x, xp, fp = (v.astype(np.float64) if isinstance(v, Tracer) else np.asarray(v, dtype=np.float64)
                  for v in (x, xp, fp))
@@ -878,6 +895,9 @@ def _bincount(x, weights=None, minlength=0):
         raise ValueError("np.bincount: x must be 1-D")
     if weights is not None and np.shape(weights) != np.shape(x):
         raise ValueError("np.bincount: the weights and x must have the same length")
+    if weights is not None and _dtype(weights).kind == "c":
+        raise TypeError("np.bincount: the weights must be real (NumPy cannot cast complex weights to float64); "
+                        "count np.real(w) and np.imag(w) separately")
     if not _is_traced_with_grad(weights):
         out = bincount_p.bind(x, *(() if weights is None else (weights,)), minlength=minlength)
         _guard_size(out)  # its length is max(x) + 1: a value
@@ -886,6 +906,9 @@ def _bincount(x, weights=None, minlength=0):
     length = max(int(np.max(x)) + 1 if np.shape(x)[0] else 0, minlength)
     return scatter_add_p.bind(_cast(weights, np.float64), x, index=(IndexOperand(1),), shape=(length,),
                               dtype=np.dtype(np.float64))
+
+
+_bincount.complex_values = "real only"
 
 
 def _digitize(x, bins, right=False):
@@ -1279,6 +1302,7 @@ FUNCTIONS.update({
                                  "dispatches np.take on its array only): use np.take_along_axis there"),
     np.take_along_axis: _meta(_take_along_axis, caveat="repeated indices add up in the gradient"),
     np.put_along_axis: _meta(_put_along_axis, caveat="in place, as in NumPy (recorded as a new value); " + _REPEATS),
+    np.sort_complex: _meta(_sort_complex, caveat="differentiated through argsort's permutation"),
     np.sort: _meta(_sort, caveat="differentiated through argsort's permutation; at ties each tied entry "
                                  "gets the cotangent of the position argsort gave it"),
     np.argsort: _meta(_argsort, differentiable=False),

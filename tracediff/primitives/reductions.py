@@ -632,6 +632,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 _NORM_CAVEAT = ("the 2-norm's gradient at 0 is 0; ord=0 counts (no gradient); matrix 'nuc' and ord=+-2 "
                 "go through np.linalg.svd; max/min-based orders share ties evenly")
 FUNCTIONS[np.linalg.norm] = _meta(_norm, caveat=_NORM_CAVEAT)
+_norm.complex_values = "yes"  # (a complex matrix's singular values never bind svd_u / svd_vh: see linalg.py)
 
 
 def _vector_norm_fn(x, /, *, axis=None, keepdims=False, ord=2):
@@ -654,6 +655,7 @@ def _matrix_norm_fn(x, /, *, keepdims=False, ord="fro"):
 if hasattr(np.linalg, "vector_norm"):  # NumPy >= 2.0
     FUNCTIONS[np.linalg.vector_norm] = _meta(_vector_norm_fn, caveat=_NORM_CAVEAT)
     FUNCTIONS[np.linalg.matrix_norm] = _meta(_matrix_norm_fn, caveat=_NORM_CAVEAT)
+    _matrix_norm_fn.complex_values = "yes"
 
 
 # --- median, quantiles and percentiles (linear interpolation) --------------------------------
@@ -728,6 +730,7 @@ def _quantile_vjp(g, ans, x, q, axis, keepdims, function):
 
 quantile_p = Primitive("quantile", _quantile_impl, _emit_quantile)
 defvjp(quantile_p, _quantile_vjp)
+quantile_p.complex_values = "real only"  # (np.median of complex values is a sort: _complex_median)
 quantile_p.caveat = ("linear interpolation only; the gradient goes to the one or two order statistics, "
                      "shared evenly among entries tied with them")
 
@@ -756,11 +759,34 @@ def _quantile_like(function):
     return handler
 
 
+def _complex_median(a, axis, keepdims):
+    """As NumPy: the mean of the middle one or two of each lane's values in NumPy's order of
+    complex numbers (by real, then imaginary part), written as a sort (whose rule is a
+    permutation); a lane holding NaN gets that NaN, which sorts last."""
+    reduced = _reduced_axes(a, axis)
+    kept = [i for i in range(a.ndim) if i not in reduced]
+    lanes = np.reshape(np.transpose(a, kept + list(reduced)), [a.shape[i] for i in kept] + [-1])
+    ordered = np.sort(lanes, axis=-1)
+    n = ordered.shape[-1]
+    if not n:
+        raise ValueError("np.median of an empty selection of a traced value: NumPy returns NaN and warns")
+    last = ordered[..., -1]
+    median = np.where(np.isnan(last), last, np.mean(ordered[..., (n - 1) // 2:n // 2 + 1], axis=-1))
+    return np.reshape(median, [1 if i in reduced else a.shape[i] for i in range(a.ndim)]) if keepdims else median
+
+
 def _median_like(function):
     def handler(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         _no_extras(function, out=out)
-        return quantile_p.bind(a, q=None, axis=normalize_axis(axis, _ndim(a), f"np.{function}"),
-                               keepdims=_flag(keepdims), function=function)
+        axis = normalize_axis(axis, _ndim(a), f"np.{function}")
+        if _dtype(a).kind == "c":
+            if function != "median":
+                raise NotImplementedError(f"np.{function} of complex traced values is not supported; np.median "
+                                          "is, where no entry is NaN")
+            return _complex_median(a, axis, _flag(keepdims))
+        return quantile_p.bind(a, q=None, axis=axis, keepdims=_flag(keepdims), function=function)
+
+    handler.complex_values = "yes" if function == "median" else "no: np.median takes complex values"
 
     return handler
 

@@ -167,6 +167,7 @@ def _odeint(func, y0, t, args=(), **options):
 
 
 _odeint.differentiable = True  # (its primitives are made per call: the coverage page cannot see them)
+_odeint.complex_values = "real only"
 _odeint.caveat = ("adjoint method: gradients for y0 and array args, as accurate as rtol/atol; none for t; "
                   "first order only")
 

@@ -88,6 +88,7 @@ def _convolve(in1, in2, mode="full", method="auto"):
 
 
 _convolve.caveat = "real operands of the same number of dimensions"
+_convolve.complex_values = "no: complex operands (np.convolve takes them)"
 
 
 def register(module) -> None:

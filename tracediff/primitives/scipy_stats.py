@@ -368,6 +368,7 @@ def _listed(name: str, method: str) -> None:
         return getattr(sys.modules["scipy.stats"], name).__getattribute__(method)(*args, **kwds)
 
     entry.differentiable = True
+    entry.complex_values = "real only"
     entry.caveat = _CAVEATS.get((name, method))
     LIBRARY_FUNCTIONS[f"scipy.stats.{name}.{method}"] = entry
 

@@ -988,9 +988,8 @@ def _geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     if np.any(start == 0) or np.any(stop == 0):  # (traced ends: a guarded decision)
         raise ValueError("np.geomspace: geometric sequence cannot include zero")
     start, stop = (v if _dtype_of(v) == dt else v.astype(dt) for v in (start, stop))
-    if dt.kind == "c":
-        raise NotImplementedError("np.geomspace with complex ends is not supported on traced values yet")
-    # as NumPy: negative ends are rotated to positive ones, the powers taken, and the sign put back
+    # as NumPy: the start is rotated to the positive reals (np.sign(z) is z / |z| for complex z),
+    # the powers taken, and the rotation undone
     sign = np.sign(start)
     start, stop = start / sign, stop / sign
     result = _logspace(np.log10(start), np.log10(stop), num=num, endpoint=endpoint, base=10.0, dtype=dt)

@@ -243,6 +243,7 @@ _polygamma_p = Primitive("polygamma", lambda x, n: _ORIGINALS["polygamma"](n, x)
                          _emit("polygamma", positional_params=("n",)), domain=(0.5, 3.0), register=False)
 defvjp(_polygamma_p, lambda g, ans, x, n: g * _polygamma_p.bind(x, n=n + 1))
 _polygamma_p.caveat = "the order n must be a static integer (no gradient flows to it)"
+_polygamma_p.complex_values = "real only"
 
 
 def _polygamma(n, x):
@@ -388,6 +389,8 @@ def register(sp) -> None:
         if caveat:
             prim.caveat = caveat
         defvjp(prim, *(rules(sp) if name in COMPLEX_RULES else [_for_real_arguments(name, r) for r in rules(sp)]))
+        if name not in COMPLEX_RULES and any("F" in t.split("->")[0] or "D" in t.split("->")[0] for t in ufunc.types):
+            prim.complex_values = "no: its rule is written for real arguments"
         UFUNCS[ufunc] = prim
     for prim in _FUNCTION_PRIMITIVES:
         prim.namespace = namespace
