@@ -19,6 +19,8 @@ from .primitives import defbatch, defvjp, primitive
 from .optimizers import adam, momentum, rmsprop, sgd
 from .pytree import ravel_pytree, register_pytree_node
 from .tracing import detach, no_grad, stop_gradient
+from .tensors import Tensor, enable_grad, tensor
+from . import autograd
 from .transforms import custom_vjp, elementwise_grad, hessian, hvp, jacobian, jvp
 
 __version__ = "0.1.0"
@@ -34,3 +36,4 @@ __all__ += ["export", "ExportError"]  # standalone modules (export.py)
 __all__ += ["optimizations"]  # switches for every optimization (switches.py)
 __all__ += ["clear_caches"]  # the shared per-function caches of generated code (cache.py)
 __all__ += ["ravel_pytree", "sgd", "momentum", "rmsprop", "adam"]  # porting tools (pytree.py, optimizers.py)
+__all__ += ["tensor", "Tensor", "enable_grad", "autograd"]  # PyTorch-style tensors (tensors.py, tensor_backward.py)

@@ -244,6 +244,20 @@ class _TorchNumPy:
         return x.max() if axis is None else x.amax(dim=axis, keepdim=keepdims)
 
 
+def _tensor_style(w):
+    """The workload in tracediff's PyTorch-style front end: a training step's forward recorded on
+    td.tensor leaves, then backward() (generated code, cached by the graph's structure)."""
+    loss = w.loss(np)
+
+    def grad(*args):
+        leaves = [td.tensor(a, requires_grad=i in w.argnums) for i, a in enumerate(args)]
+        for leaf in leaves:  # (leaves made afresh each step: nothing accumulates)
+            leaf.grad = None
+        loss(*leaves).backward()
+        return tuple(leaves[i].grad.numpy() for i in w.argnums)
+    return grad
+
+
 def _other_libraries() -> dict:
     """name -> (make_grad(workload) -> callable on NumPy args returning NumPy gradients)."""
     libs = {}
@@ -646,7 +660,8 @@ def main(argv=None) -> list:
     parser.add_argument("--json", help="also write the results to this JSON file")
     options = parser.parse_args(argv)
     selected = [w for w in workloads() if not options.only or any(word in w.name for word in options.only)]
-    libs = {} if options.no_others else _other_libraries()
+    # tracediff's own tensor style, then the other libraries installed
+    libs = {"td.tensor": _tensor_style, **({} if options.no_others else _other_libraries())}
     budget = 0.1 if options.quick else 0.4
     results = []
     for w in selected:

@@ -68,6 +68,10 @@ def unusable(leaf, name: str) -> tuple[str, str] | None:
     argument; None when it can (as an array, or as a static value the code is specialized on)."""
     if is_dynamic(leaf):
         return None
+    if getattr(type(leaf), "_is_td_tensor", False):  # (tensors.py imports this module's users)
+        return ("is a td.Tensor, which records its own graph: td.grad traces functions of NumPy "
+                "arrays", f"pass its value, {name}.detach().numpy(), or differentiate tensors with "
+                f"loss.backward() / td.autograd.grad")
     if isinstance(leaf, set):
         return ("is a set: neither an array nor a hashable static value, and unordered, so its "
                 "items cannot be matched to leaves and gradients",
