@@ -23,7 +23,7 @@ import types
 import numpy as np
 
 from .primitives import core
-from .primitives.core import FUNCTIONS, UFUNCS, Primitive
+from .primitives.core import FUNCTIONS, UFUNCS, Primitive, takes_complex
 from .primitives.scipy_hook import LIBRARY_FUNCTIONS
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
@@ -185,13 +185,6 @@ def _describe_handler(handler):
     return bool(differentiable), caveat
 
 
-_UFUNC_OF: dict = {}  # id(primitive) -> its ufunc (filled by entries())
-
-
-def _takes_complex(ufunc) -> bool:
-    return any(set(t.split("->")[0]) & set("FDG") for t in ufunc.types)
-
-
 def _complex_values(obj, prims, ufunc=None) -> str:
     """Complex support of a differentiable function: "yes", "real only" (NumPy or SciPy take no
     complex values) or "no: <why>" (tracediff refuses them): said by the handler or primitive
@@ -200,9 +193,10 @@ def _complex_values(obj, prims, ufunc=None) -> str:
     said = getattr(obj, "complex_values", None)
     if said is not None:
         return said
-    if ufunc is not None and not _takes_complex(ufunc):
+    if ufunc is not None and not takes_complex(ufunc):
         return "real only"
-    notes = [_complex_values(p, (), _UFUNC_OF.get(id(p))) for p in prims if p.differentiable and p is not obj]
+    ufunc_of = {id(prim): ufunc for ufunc, prim in UFUNCS.items()}
+    notes = [_complex_values(p, (), ufunc_of.get(id(p))) for p in prims if p.differentiable and p is not obj]
     notes = [n for n in notes if n != "yes"]
     return notes[0] if notes else "yes"
 
@@ -213,7 +207,6 @@ def entries() -> list:
     public = _public_names(_public_modules())
     families = _primitive_families()
     rows = []
-    _UFUNC_OF.update({id(prim): ufunc for ufunc, prim in UFUNCS.items()})
     for ufunc, prim in list(UFUNCS.items()):
         names = public.get(id(ufunc)) or [f"{_prefix_of(ufunc)}.{ufunc.__name__}"]
         family = families.get(id(prim)) or ("special" if names[0].startswith("scipy.") else "elementwise")

@@ -134,6 +134,11 @@ def is_complex(x) -> bool:
     return isinstance(x, complex) or getattr(x, "dtype", np.dtype(float)).kind == "c"
 
 
+def takes_complex(ufunc) -> bool:
+    """Whether NumPy's (or SciPy's) ``ufunc`` has a loop for complex inputs."""
+    return any(set(t.split("->")[0]) & set("FDG") for t in ufunc.types)
+
+
 def conj(x):
     """``x``'s complex conjugate; ``x`` itself when real (no node recorded for real values)."""
     return np.conj(x) if is_complex(x) else x

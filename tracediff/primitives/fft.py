@@ -227,8 +227,8 @@ FUNCTIONS.update({
     np.fft.fftshift: lambda x, axes=None: _shift(x, axes, True),
     np.fft.ifftshift: lambda x, axes=None: _shift(x, axes, False),
 })
-for _real_input in (np.fft.rfft, np.fft.rfft2, np.fft.rfftn, np.fft.ihfft):  # NumPy takes no complex input there
-    FUNCTIONS[_real_input].complex_values = "real only"
+for _function in (np.fft.rfft, np.fft.rfft2, np.fft.rfftn, np.fft.ihfft):  # NumPy takes no complex input there
+    FUNCTIONS[_function].complex_values = "real only"
 
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import NonDifferentiableError, user_location
 from ..tracing import Tracer
-from .core import REGISTRY, UFUNCS, Primitive, call, defvjp, is_complex, py_literal
+from .core import REGISTRY, UFUNCS, Primitive, call, defvjp, is_complex, py_literal, takes_complex
 from .reductions import normalize_axis
 from .scipy_hook import install, when_imported
 
@@ -389,7 +389,7 @@ def register(sp) -> None:
         if caveat:
             prim.caveat = caveat
         defvjp(prim, *(rules(sp) if name in COMPLEX_RULES else [_for_real_arguments(name, r) for r in rules(sp)]))
-        if name not in COMPLEX_RULES and any("F" in t.split("->")[0] or "D" in t.split("->")[0] for t in ufunc.types):
+        if name not in COMPLEX_RULES and takes_complex(ufunc):
             prim.complex_values = "no: its rule is written for real arguments"
         UFUNCS[ufunc] = prim
     for prim in _FUNCTION_PRIMITIVES:
