@@ -255,6 +255,31 @@ def test_a_slice_moving_with_the_counter_is_written_with_it():
     td.testing.check_grads(moving_window, w, xs, argnums=(0, 1), order=2)
 
 
+OBSERVED = np.sin(np.arange(60.0).reshape(20, 3))  # data read from outside, row by row (an array of its own)
+
+
+def fit_to_observed(k):
+    x, loss = np.array([1.0, 0.5, -0.3]), 0.0
+    for t in range(20):
+        x = x + 0.1 * np.tanh(k * x)
+        loss = loss + np.sum((x - OBSERVED[t]) ** 2) + 0.1 * np.sum(OBSERVED[19 - t] * x)
+    return loss
+
+
+def test_rows_of_data_read_with_the_counter_are_written_with_it():
+    g = td.grad(fit_to_observed)
+    source = g.source(0.7)
+    # (OBSERVED[t] forward; OBSERVED[19 - t], t = 18 - i_2, backward)
+    assert for_loops(source) == 2 and re.search(r"_c\d+\[i\]", source) and re.search(r"_c\d+\[i_2 \+ 1\]", source), source
+    np.testing.assert_array_equal(g(0.7), unrolled(fit_to_observed, 0.7))
+    OBSERVED[3, 1] += 1.0  # by reference, as every array read from outside
+    try:
+        np.testing.assert_array_equal(g(0.7), unrolled(fit_to_observed, 0.7))
+    finally:
+        OBSERVED[3, 1] -= 1.0
+    td.testing.check_grads(fit_to_observed, 0.7, order=2)
+
+
 def test_values_named_like_the_loop_header_do_not_shadow_it():
     def named(x):
         for i in range(6):

@@ -47,7 +47,7 @@ import numpy as np
 
 from .errors import GuardFailed
 from .ir import Literal, Node, Var, printable, type_str, uniform_item
-from .rolling import Loop, roll, with_moving
+from .rolling import Loop, roll, row_of, with_moving
 from .switches import enabled, large_at
 from .primitives.core import np_attr, py_literal
 
@@ -277,10 +277,11 @@ class _LoopHead:
 
 class _Indexed:
     """An operand that is one iteration's value of a rolled loop, kept in a list: ``saved[3]``,
-    or ``saved[i]``-like (``index`` is (a, b, counter): iteration a*counter + b)."""
+    or ``saved[i]``-like (``index`` is (a, b, counter): iteration a*counter + b); or, with
+    ``array``, a row of a constant array (``data[i]``, see rolling.row_of)."""
 
-    def __init__(self, saved: Var, index, var: Var):
-        self.saved, self.index, self.var = saved, index, var
+    def __init__(self, saved: Var | None, index, var, array: np.ndarray | None = None):
+        self.saved, self.index, self.var, self.array = saved, index, var, array
 
     @property
     def shape(self) -> tuple:
@@ -348,8 +349,8 @@ class _Module:
 
     def operand(self, v) -> ast.expr:
         if isinstance(v, _Indexed):
-            node = ast.Subscript(value=ast.Name(id=_placeholder(v.saved), ctx=ast.Load()),
-                                 slice=_index_expression(v.index), ctx=ast.Load())
+            rows = ast.Name(id=_placeholder(v.saved), ctx=ast.Load()) if v.array is None else self.literal(v.array)
+            node = ast.Subscript(value=rows, slice=_index_expression(v.index), ctx=ast.Load())
             node.td_ndim = len(v.var.shape)
             return node
         node = self.literal(v.value, v.name) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
@@ -892,6 +893,8 @@ class _Builder:
             return loop.nodes[cls[1]].out
         if kind == "carry":
             return carried[cls[1]]
+        if kind == "row":
+            return _Indexed(None, (*cls[2:], counter), v, array=row_of(v)[0])
         earlier, q, a, b = cls[1:]  # "iter": iteration a*counter + b of an earlier loop
         var = earlier.nodes[q].out
         if a == 0:

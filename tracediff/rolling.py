@@ -14,7 +14,9 @@ node at offset ``o`` of block ``j`` is in one class, the same for every block of
 * ``("carry", q)``: the output of offset ``q`` of the previous block; in block 0 that operand is
   some value defined before the run (the initial value, the same for every use of ``q``);
 * ``("iter", loop, q, a, b)``: the output of offset ``q`` of iteration ``a*j + b`` of an earlier
-  run (the backward pass reads the forward pass's values in reverse order).
+  run (the backward pass reads the forward pass's values in reverse order);
+* ``("row", key, a, b)``: row ``a*j + b`` of one array (``key``: its id), a constant computed
+  while tracing as ``data[t]`` of an array read from outside (see ``row_of``).
 
 Parameters must be equal, but for the plain ints of a static index and the int bounds of its
 slices (``xs[t]``, ``xs[t:t + 2]``), which may move by a fixed step: after a node's operands, its row
@@ -190,7 +192,8 @@ def _describe(nodes, position, in_loop, start, period, j) -> list | None:
         node = nodes[base + o]
         for v in node.inputs:
             if not isinstance(v, Var):
-                row.append(("inv", _constant_key(v)))
+                of = row_of(v)
+                row.append(("inv", _constant_key(v)) if of is None else ("row", id(of[0]), of[1]))
                 continue
             p = position.get(v.id)
             if p is None or p < start:
@@ -255,6 +258,9 @@ def _template(one: list, two: list) -> list | None:
             if c1[0] == "iter" and c2[0] == "iter" and c1[1] is c2[1] and c1[2] == c2[2]:
                 a = c2[3] - c1[3]
                 out.append(("iter", c1[1], c1[2], a, c1[3] - a))
+            elif c1[0] == "row" and c2[0] == "row" and c1[1] == c2[1]:
+                a = c2[2] - c1[2]  # row a*j + b of the same array in block j
+                out.append(("row", c1[1], a, c1[2] - a))
             elif c1[0] == "ints" and c2[0] == "ints" and len(c1[1]) == len(c2[1]):
                 steps = tuple(y - x for x, y in zip(c1[1], c2[1]))  # index a*j + b in block j
                 out.append(("ints", steps, tuple(x - a for x, a in zip(c1[1], steps))))
@@ -273,6 +279,9 @@ def _matches(row: list, template: list, j: int) -> bool:
         for got, want in zip(got_row, want_row):
             if want[0] == "ints":
                 if got[0] != "ints" or got[1] != tuple(a * j + b for a, b in zip(want[1], want[2])):
+                    return False
+            elif want[0] == "row":
+                if got[0] != "row" or got[1] != want[1] or got[2] != want[2] * j + want[3]:
                     return False
             elif want[0] == "iter":
                 if got[0] != "iter" or got[1] is not want[1] or got[2] != want[2] or got[3] != want[3] * j + want[4]:
@@ -306,6 +315,20 @@ def _inits(nodes, start, period, first, template) -> dict | None:
                 return None
             inits[want[1]] = operand
     return inits
+
+
+def row_of(literal) -> tuple | None:
+    """(array, k) when a constant is row k of a larger array: ``data[t]`` of an array read from
+    outside the arguments, computed while tracing (a view). Iterations that read rows moving with
+    the counter are written ``data[i]``; any other constant stays as it is."""
+    v = literal.value
+    base = getattr(v, "base", None)
+    if (not isinstance(v, np.ndarray) or not isinstance(base, np.ndarray) or base.ndim != v.ndim + 1
+            or base.dtype != v.dtype or base.shape[1:] != v.shape or base.strides[1:] != v.strides
+            or not base.strides[0]):
+        return None
+    k, rest = divmod(v.__array_interface__["data"][0] - base.__array_interface__["data"][0], base.strides[0])
+    return (base, k) if not rest and 0 <= k < base.shape[0] else None
 
 
 SMALL_CONSTANT = 16  # elements: constants this small made afresh in each iteration are one constant
