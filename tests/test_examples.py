@@ -84,12 +84,9 @@ def test_seed_3_vector_outputs(capsys):
     assert "reshape(v1, shape=(2, 2))" in out
 
 
-def test_seed_4_small_network(capsys):
-    r, out = run_main("seed_4_small_network", capsys)
+def check_small_network_figures(r):
+    """Section 4's network: the gradients against the hand formulas, and the frozen layer's [4, 4]."""
     x, y, w, b = r["x"], r["y"], r["w"], r["b"]
-    np.testing.assert_allclose(x, np.ones(5), **EXACT)
-    np.testing.assert_allclose(y, np.zeros(3), **EXACT)
-    assert w.shape == (5, 3) and b.shape == (3,)
     z = x @ w + b
     np.testing.assert_allclose(r["z"], z, **EXACT)
     p = 1 / (1 + np.exp(-z))
@@ -99,12 +96,20 @@ def test_seed_4_small_network(capsys):
     np.testing.assert_allclose(r["dw"], np.outer(x, dz), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(r["db"], dz, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(r["frozen_d_da"], [4.0, 4.0], **EXACT)
+
+
+def test_seed_4_small_network(capsys):
+    r, out = run_main("seed_4_small_network", capsys)
+    np.testing.assert_allclose(r["x"], np.ones(5), **EXACT)
+    np.testing.assert_allclose(r["y"], np.zeros(3), **EXACT)
+    assert r["w"].shape == (5, 3) and r["b"].shape == (3,)
+    check_small_network_figures(r)
     np.testing.assert_allclose(r["frozen_d_db"], [0.0, 0.0], **EXACT)
     assert "def value_and_grad_network_loss(w, b, x, y):" in out
 
 
-def test_seed_5_gradient_descent(capsys):
-    r, out = run_main("seed_5_gradient_descent", capsys)
+def check_gradient_descent_figures(r):
+    """The seed tutorials' figures for section 5 (both styles' examples return them)."""
     points = r["points"]
     np.testing.assert_allclose(points[(0.0, 0.0)], (20.0, -28.0, -12.0), **EXACT)
     np.testing.assert_allclose(points[(0.28, 0.12)], (11.8016, -21.44, -9.28), rtol=1e-12, atol=1e-9)
@@ -116,6 +121,11 @@ def test_seed_5_gradient_descent(capsys):
     np.testing.assert_allclose(history[4][1], 12.4075, **DEC4)
     np.testing.assert_allclose(history[1000][0], [1.0372, 0.9102], **DEC4)
     np.testing.assert_allclose(history[10000][0], [1.0, 1.0], **DEC6)
+
+
+def test_seed_5_gradient_descent(capsys):
+    r, out = run_main("seed_5_gradient_descent", capsys)
+    check_gradient_descent_figures(r)
     np.testing.assert_allclose(r["w"], [1.0, 1.0], **DEC6)
     assert "def value_and_grad_sse(a, b):" in out and "def grad_least_squares(w, X, y):" in out
 
@@ -271,32 +281,13 @@ def test_tensor_style_seed_3(capsys):
 
 def test_tensor_style_seed_4(capsys):
     r, _ = run_tensor_style("seed_4_small_network", capsys)
-    x, y, w, b = r["x"], r["y"], r["w"], r["b"]
-    z = x @ w + b
-    np.testing.assert_allclose(r["z"], z, **EXACT)
-    p = 1 / (1 + np.exp(-z))
-    np.testing.assert_allclose(r["loss"], -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rtol=1e-12)
-    dz = (p - y) / 3
-    np.testing.assert_allclose(r["dz"], dz, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(r["dw"], np.outer(x, dz), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(r["db"], dz, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(r["frozen_d_da"], [4.0, 4.0], **EXACT)
+    check_small_network_figures(r)
     assert r["frozen_b_grad"] is None and r["frozen_W_grad"] is None
 
 
 def test_tensor_style_seed_5_gradient_descent(capsys):
     r, _ = run_tensor_style("seed_5_gradient_descent", capsys)
-    points = r["points"]
-    np.testing.assert_allclose(points[(0.0, 0.0)], (20.0, -28.0, -12.0), **EXACT)
-    np.testing.assert_allclose(points[(0.28, 0.12)], (11.8016, -21.44, -9.28), rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(points[(0.49944, 0.2128)], (6.8973, -16.3088, -7.1533), **DEC4)
-    np.testing.assert_allclose(points[(0.4944, 0.2128)], (6.9797, -16.4096, -7.1936), **DEC4)
-    history = r["history"]
-    np.testing.assert_allclose(history[3][0], [0.197939, 0.084999], **DEC6)
-    np.testing.assert_allclose(history[4][0], [0.256342, 0.110190], **DEC6)
-    np.testing.assert_allclose(history[4][1], 12.4075, **DEC4)
-    np.testing.assert_allclose(history[1000][0], [1.0372, 0.9102], **DEC4)
-    np.testing.assert_allclose(history[10000][0], [1.0, 1.0], **DEC6)
+    check_gradient_descent_figures(r)
     assert r["cache"].misses == 2  # the SSE surface, and the 10,000 steps' loss
 
 

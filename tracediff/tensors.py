@@ -26,7 +26,7 @@ import weakref
 import numpy as np
 
 from .errors import MixedTraceError, TracediffError
-from .tracing import Tracer, _state, current_trace
+from .tracing import Tracer, _state, current_trace, install_operators
 
 
 class TensorError(TracediffError, RuntimeError):
@@ -801,31 +801,11 @@ def _ufunc_general(ufunc, method, inputs, kwargs):
     return _finish(ufunc, result, walker, None, None)
 
 
-def _operator(ufunc, reflected=False):
-    if reflected:
-        return lambda self, other: ufunc(other, self)
-    return lambda self, other: ufunc(self, other)
-
-
 def _in_place_operator(ufunc):
     return lambda self, other: self._in_place(ufunc, other)
 
 
-for _name, _ufunc in {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
-    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
-    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
-}.items():
-    setattr(Tensor, f"__{_name}__", _operator(_ufunc))
-    setattr(Tensor, f"__r{_name}__", _operator(_ufunc, reflected=True))
-    setattr(Tensor, f"__i{_name}__", _in_place_operator(_ufunc))
-for _name, _ufunc in {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-                      "eq": np.equal, "ne": np.not_equal}.items():
-    setattr(Tensor, f"__{_name}__", _operator(_ufunc))
-Tensor.__neg__ = lambda self: np.negative(self)
-Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = lambda self: np.absolute(self)
-Tensor.__invert__ = lambda self: np.invert(self)
+install_operators(Tensor, _in_place_operator)
 
 
 def _method(numpy_function):

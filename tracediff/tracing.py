@@ -740,7 +740,18 @@ def _missing(name: str) -> MissingRuleError:
     )
 
 
-def _operator(ufunc, reflected=False):
+# Python's operators as NumPy's ufuncs: Tracer's, and td.Tensor's (tensors.py)
+ARITHMETIC = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
+    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
+}
+COMPARISONS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal,
+               "ne": np.not_equal}
+
+
+def operator_method(ufunc, reflected=False):
+    """``__add__`` (``__radd__``) of a class whose values NumPy's ufuncs take."""
     if reflected:
         return lambda self, other: ufunc(other, self)
     return lambda self, other: ufunc(self, other)
@@ -767,23 +778,22 @@ def _in_place(ufunc):
     return operator
 
 
-for _name, _ufunc in {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
-    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "matmul": np.matmul,
-    "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
-}.items():
-    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
-    setattr(Tracer, f"__r{_name}__", _operator(_ufunc, reflected=True))
-    setattr(Tracer, f"__i{_name}__", _in_place(_ufunc))
-for _name, _ufunc in {
-    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-    "eq": np.equal, "ne": np.not_equal,
-}.items():
-    setattr(Tracer, f"__{_name}__", _operator(_ufunc))
-Tracer.__neg__ = lambda self: np.negative(self)
-Tracer.__pos__ = lambda self: self
-Tracer.__abs__ = lambda self: np.absolute(self)
-Tracer.__invert__ = lambda self: np.invert(self)
+def install_operators(cls, in_place) -> None:
+    """Python's operators on ``cls`` (Tracer, td.Tensor) as NumPy's ufuncs; ``in_place(ufunc)``
+    makes ``__iadd__`` and the others."""
+    for name, ufunc in ARITHMETIC.items():
+        setattr(cls, f"__{name}__", operator_method(ufunc))
+        setattr(cls, f"__r{name}__", operator_method(ufunc, reflected=True))
+        setattr(cls, f"__i{name}__", in_place(ufunc))
+    for name, ufunc in COMPARISONS.items():
+        setattr(cls, f"__{name}__", operator_method(ufunc))
+    cls.__neg__ = lambda self: np.negative(self)
+    cls.__pos__ = lambda self: self
+    cls.__abs__ = lambda self: np.absolute(self)
+    cls.__invert__ = lambda self: np.invert(self)
+
+
+install_operators(Tracer, _in_place)
 
 
 def _hash(self):
