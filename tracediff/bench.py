@@ -250,9 +250,7 @@ def _tensor_style(w):
     loss = w.loss(np)
 
     def grad(*args):
-        leaves = [td.tensor(a, requires_grad=i in w.argnums) for i, a in enumerate(args)]
-        for leaf in leaves:  # (leaves made afresh each step: nothing accumulates)
-            leaf.grad = None
+        leaves = [td.tensor(a, requires_grad=i in w.argnums) for i, a in enumerate(args)]  # (fresh: no .grad)
         loss(*leaves).backward()
         return tuple(leaves[i].grad.numpy() for i in w.argnums)
     return grad

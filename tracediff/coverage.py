@@ -185,20 +185,22 @@ def _describe_handler(handler):
     return bool(differentiable), caveat
 
 
-def _complex_values(obj, prims, ufunc=None) -> str:
+def _said(obj, ufunc) -> str | None:
+    """What ``obj`` (a handler or a primitive) says of complex values itself, or None."""
+    said = getattr(obj, "complex_values", None)
+    return "real only" if said is None and ufunc is not None and not takes_complex(ufunc) else said
+
+
+def _complex_values(obj, prims, ufunc, ufunc_of: dict) -> str:
     """Complex support of a differentiable function: "yes", "real only" (NumPy or SciPy take no
     complex values) or "no: <why>" (tracediff refuses them): said by the handler or primitive
     (``complex_values``), else by a primitive it reaches, else "yes" (tests/test_complex.py checks
     every primitive a "yes" reaches on complex values)."""
-    said = getattr(obj, "complex_values", None)
+    said = _said(obj, ufunc)
     if said is not None:
         return said
-    if ufunc is not None and not takes_complex(ufunc):
-        return "real only"
-    ufunc_of = {id(prim): ufunc for ufunc, prim in UFUNCS.items()}
-    notes = [_complex_values(p, (), ufunc_of.get(id(p))) for p in prims if p.differentiable and p is not obj]
-    notes = [n for n in notes if n != "yes"]
-    return notes[0] if notes else "yes"
+    reached = (_said(p, ufunc_of.get(id(p))) for p in prims if p.differentiable and p is not obj)
+    return next((note for note in reached if note not in (None, "yes")), "yes")
 
 
 def entries() -> list:
@@ -207,6 +209,7 @@ def entries() -> list:
     public = _public_names(_public_modules())
     families = _primitive_families()
     rows = []
+    ufunc_of = {id(prim): ufunc for ufunc, prim in UFUNCS.items()}
     for ufunc, prim in list(UFUNCS.items()):
         names = public.get(id(ufunc)) or [f"{_prefix_of(ufunc)}.{ufunc.__name__}"]
         family = families.get(id(prim)) or ("special" if names[0].startswith("scipy.") else "elementwise")
@@ -229,7 +232,7 @@ def entries() -> list:
         handler, ufunc = row.pop("handler"), row.pop("ufunc", None)
         prims = [handler] if ufunc is not None else _reachable_primitives(handler)
         row["primitives"] = sorted({p.name for p in prims if p.differentiable})
-        row["complex"] = _complex_values(handler, prims, ufunc) if row["differentiable"] else ""
+        row["complex"] = _complex_values(handler, prims, ufunc, ufunc_of) if row["differentiable"] else ""
     return sorted(rows, key=lambda r: (FAMILIES.get(r["family"], (99, r["family"]))[0], r["family"], r["names"][0]))
 
 

@@ -9,6 +9,7 @@ the user's code (when one is known), its type and the line that made it::
 """
 from __future__ import annotations
 
+import linecache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +122,27 @@ def uses_of(nodes: list) -> dict:
     return uses
 
 
+def typed_key(x, unhashable=None):
+    """A hashable key of static parameters with every leaf's type: 1, 1.0, True and
+    np.float32(1) are written differently, so they must not share generated code. A leaf that
+    cannot be hashed raises TypeError, or is ``unhashable(leaf)`` when that is given."""
+    if isinstance(x, dict):
+        return ("dict", *sorted((k, typed_key(v, unhashable)) for k, v in x.items()))
+    if isinstance(x, (tuple, list)):
+        return (type(x).__name__, *(typed_key(v, unhashable) for v in x))
+    if isinstance(x, slice):
+        return ("slice", typed_key(x.start, unhashable), typed_key(x.stop, unhashable), typed_key(x.step, unhashable))
+    if isinstance(x, (float, complex, np.generic)):
+        return (type(x).__name__, repr(x))
+    try:
+        hash(x)
+    except TypeError:
+        if unhashable is None:
+            raise
+        return unhashable(x)
+    return (type(x), x)
+
+
 def params_key(params: dict):
     """A hashable form of a node's parameters, or None when they cannot be compared."""
     def hashable(x):
@@ -148,6 +170,11 @@ class SourceLocation:
     filename: str
     lineno: int
     text: str
+
+    @classmethod
+    def at(cls, filename: str, lineno: int) -> "SourceLocation":
+        """The location, with its line's text read from the file."""
+        return cls(filename, lineno, linecache.getline(filename, lineno).strip())
 
     def __str__(self) -> str:
         import os

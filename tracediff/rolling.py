@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import Literal, Var, operand_key
+from .ir import Literal, Var, operand_key, typed_key
 from .switches import large_at, roll_at
 
 # Primitives whose static index may hold ints that move with the iteration (``xs[t]``): codegen
@@ -114,7 +114,7 @@ def _signatures(nodes: list) -> list:
             params = n.params
             if n.primitive.name in _INDEXED and _moving(params) is not None:
                 params = {**params, "index": with_moving(params["index"], itertools.repeat(_MOVING))}
-            key = _typed_key(params) if params else ()
+            key = typed_key(params) if params else ()
             if any((sizes.get(v.shape) or sizes.setdefault(v.shape, math.prod(v.shape))) >= large
                    for v in (n.out, *n.inputs) if isinstance(v, Var)):
                 # Nor do large values repeat: a rolled body has none of codegen's memory
@@ -150,21 +150,6 @@ def with_moving(index: tuple, values) -> tuple:
             return slice(start, stop, t.step)
         return t
     return tuple(one(t) for t in index)
-
-
-def _typed_key(x):
-    """``params_key`` with every leaf's type: parameters 1, 1.0, True and np.float32(1) are written
-    differently, so blocks that differ in them must not share one body."""
-    if isinstance(x, dict):
-        return ("dict", *sorted((k, _typed_key(v)) for k, v in x.items()))
-    if isinstance(x, (tuple, list)):
-        return (type(x).__name__, *map(_typed_key, x))
-    if isinstance(x, slice):
-        return ("slice", _typed_key(x.start), _typed_key(x.stop), _typed_key(x.step))
-    if isinstance(x, (float, complex, np.generic)):
-        return (type(x).__name__, repr(x))
-    hash(x)
-    return (type(x), x)
 
 
 def _repeats(sigs: list, start: int, period: int, most: int) -> int:

@@ -24,7 +24,6 @@ tensors' forward and the backward, which is what makes the backward one generate
 from __future__ import annotations
 
 import inspect
-import linecache
 import sys
 import threading
 from collections import OrderedDict
@@ -34,7 +33,7 @@ import numpy as np
 
 from . import codegen
 from .errors import _is_internal
-from .ir import SourceLocation
+from .ir import SourceLocation, typed_key
 from .tracing import current_trace
 from .tensors import CONST_TENSOR, LEAF, NODE, SCALAR, Tensor, TensorError, _P, _state, _wrap, call
 
@@ -224,24 +223,20 @@ def _check_version(t: Tensor, version) -> None:
 # The structural key and the replay
 
 
-def _freeze(value):
-    """A hashable stand-in for a static argument (slices and lists are not hashable)."""
-    t = type(value)
-    if t is tuple:
-        return tuple(_freeze(v) for v in value)
-    if t is list:
-        return ("<list>", tuple(_freeze(v) for v in value))
-    if t is slice:
-        return ("<slice>", _freeze(value.start), _freeze(value.stop), _freeze(value.step))
-    if t is dict:
-        return ("<dict>", tuple((k, _freeze(v)) for k, v in value.items()))
-    if t in (int, bool, str) or value is None:
-        return (t, value)
-    try:
-        hash(value)
-    except TypeError:
-        return ("<id>", id(value))
-    return value
+class _Identity:
+    """An unhashable static argument in a key, by identity: the key holds it, so its id is not
+    reused by another object while the cache entry lives (a false hit would replay its values)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __hash__(self):
+        return id(self.value)
+
+    def __eq__(self, other):
+        return type(other) is _Identity and other.value is self.value
 
 
 def _signature(value):
@@ -253,7 +248,8 @@ def _signature(value):
 def _key(graph: _Graph, seeded: bool, gs: list, argnums: tuple):
     # A ufunc's arguments are placeholders and numbers (never slices or lists): a key as they are.
     steps = tuple((node.fn, node.args, refs) if node.kwargs is None and type(node.fn) is np.ufunc
-                  else (node.fn, _freeze(node.args), _freeze(node.kwargs), refs, node.n_out, node.unpack)
+                  else (node.fn, typed_key(node.args, _Identity), typed_key(node.kwargs, _Identity), refs, node.n_out,
+                     node.unpack)
                   for node, refs in graph.steps)
     leaves = tuple((t._a.shape, t._a.dtype) for t in graph.leaves)
     consts = tuple(_signature(_const_value(kind, obj)) for kind, obj in graph.consts)
@@ -328,8 +324,7 @@ def _make_replay(steps, n_leaves, delta_at, n_consts, out_refs, seeded, names, f
 def _location(where):
     if where is None or _is_internal(where[0].co_filename):
         return None
-    code, line = where
-    return SourceLocation(code.co_filename, line, linecache.getline(code.co_filename, line).strip())
+    return SourceLocation.at(where[0].co_filename, where[1])
 
 
 class _Entry:

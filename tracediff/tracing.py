@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import linecache
 import sys
 import threading
 import types
@@ -329,8 +328,7 @@ def _location() -> SourceLocation | None:
     frame = user_frame(3)
     if frame is None:
         return None
-    filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    return SourceLocation(filename, lineno, linecache.getline(filename, lineno).strip())
+    return SourceLocation.at(frame.f_code.co_filename, frame.f_lineno)
 
 
 def bind(primitive, args, params):
