@@ -141,3 +141,27 @@ def test_a_wrong_hand_gradient_of_a_loop_is_refused():
                         lambda p, n: (bl._spring_hand(p, n)[0] * 1.01,), 3)
     with pytest.raises(AssertionError, match="differs from the hand-written one"):
         bl.run_loop_workload(w, {}, budget=0.001)
+
+
+# --- the training-loop section -----------------------------------------------------------------
+
+
+def test_training_section_checks_every_style_ends_at_the_same_parameters(capsys):
+    from tracediff import bench_training
+
+    r = bench_training.run_training(steps=30, others=False, sizes=(8, 5, 6, 3))
+    assert set(r.step_us) == {"td.grad", "td.tensor"} and r.td_tensor_misses == 1
+    assert "| training loop |" in bench_training.report_training(r)
+
+
+def test_training_section_refuses_a_style_that_trains_differently(monkeypatch):
+    from tracediff import bench_training
+
+    def wrong_rate(loss, params, data):  # twice the learning rate: other parameters after 30 steps
+        step, final = bench_training._functional(loss, params, data)
+        return (lambda: (step(), step())), final
+    monkeypatch.setattr(bench_training, "styles",
+                        lambda others: {"td.grad": (bench_training._functional, np),
+                                        "td.tensor": (bench_training._tensor_style, np), "wrong": (wrong_rate, np)})
+    with pytest.raises(AssertionError, match="wrong's parameters after 30 steps differ"):
+        bench_training.run_training(steps=30, others=False, sizes=(8, 5, 6, 3))

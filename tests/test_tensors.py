@@ -548,6 +548,30 @@ def test_unsupported_numpy_function_is_refused_when_recorded():
     assert np.add.reduce(x.detach()).item() == 3.0
 
 
+def test_ufuncs_with_two_results_are_recorded_or_refused():
+    # np.modf used to return tensors outside the graph, so x + modf(x)[0] silently lost a term
+    x = td.tensor([1.5, 2.25], requires_grad=True)
+    with pytest.raises(TensorError, match="np.modf has no gradient rule"):
+        np.modf(x)
+    fraction, whole = np.modf(x.detach())
+    assert values(fraction).tolist() == [0.5, 0.25] and values(whole).tolist() == [1.0, 2.0]
+
+
+def test_operators_with_arrays_lists_and_numbers_on_either_side():
+    x0 = np.array([1.0, -2.0, 3.0])
+    x = td.tensor(x0, requires_grad=True)
+    c = np.array([2.0, 0.5, -1.0])
+    y = (c * x) + (x - 1.0) / 4 + [1.0, 2.0, 3.0] * x - 2 ** x + x ** 2 @ c
+    expected = c * x0 + (x0 - 1.0) / 4 + np.array([1.0, 2.0, 3.0]) * x0 - 2 ** x0 + x0 ** 2 @ c
+    np.testing.assert_array_equal(values(y), expected)
+    y.sum().backward()
+    hand = c + 0.25 + np.array([1.0, 2.0, 3.0]) - np.log(2) * 2 ** x0 + 3 * 2 * x0 * c
+    np.testing.assert_allclose(values(x.grad), hand, rtol=1e-14)
+    x.grad = None
+    ([x[2], x[1], x[0]] * x).sum().backward()  # a list of tensors is an array built from them
+    np.testing.assert_array_equal(values(x.grad), 2 * x0[::-1])
+
+
 def test_comparisons_and_conversions():
     x = td.tensor([1.0, -2.0], requires_grad=True)
     mask = x > 0

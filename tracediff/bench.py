@@ -7,6 +7,7 @@ PyTorch and JAX when they are installed), timed in one process and one run.
     python -m tracediff.bench --only checkpoint  # peak memory with and without td.checkpoint
     python -m tracediff.bench --only corpus      # the programs of tests/corpus/ (corpus gmm: one)
     python -m tracediff.bench --only loops       # long Python loops: first call, source length (bench_loops.py)
+    python -m tracediff.bench --only training    # a training step: td.grad, td.tensor, torch eager (bench_training.py)
 
 Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
 hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
@@ -678,6 +679,12 @@ def main(argv=None) -> list:
         for w in loop_workloads(options.quick):
             print(f"  loops: {w.name} ...", file=sys.stderr, flush=True)
             loops.append(run_loop_workload(w, loop_libs, budget))
+    training = None
+    if not options.only or "training" in options.only:
+        from .bench_training import report_training, run_training
+
+        print("  training loop ...", file=sys.stderr, flush=True)
+        training = run_training(steps=200 if options.quick else 1000, others=not options.no_others)
     corpus = []
     if not options.only or "corpus" in options.only:  # --only corpus gmm: just that program
         programs = corpus_programs()
@@ -689,6 +696,7 @@ def main(argv=None) -> list:
     print("\n\n".join(([report(results, scaling, libs)] if results else [])
                        + ([report_checkpoint(checkpoint)] if checkpoint else [])
                        + ([report_loops(loops)] if loops else [])
+                       + ([report_training(training)] if training else [])
                        + ([report_corpus(corpus)] if corpus else [])))
     if options.json:
         with open(options.json, "w") as f:
@@ -696,6 +704,7 @@ def main(argv=None) -> list:
                        "first_call_scaling": scaling,
                        "checkpoint": checkpoint.__dict__ if checkpoint else None,
                        "loops": [r.__dict__ for r in loops],
+                       "training": training.__dict__ if training else None,
                        "corpus": [r.__dict__ for r in corpus]}, f, indent=2)
     return results + loops + corpus
 

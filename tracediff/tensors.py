@@ -246,11 +246,28 @@ class _Args:
             self.parents.append((SCALAR, a, None))
             return a, _P
         if type(a) in (list, tuple):
-            pairs = [self.take(x) for x in a]
-            return type(a)(p[0] for p in pairs), type(a)(p[1] for p in pairs)
+            values, record = self.take_each(a)
+            return type(a)(values), type(a)(record)
         if isinstance(a, Tracer):
             raise _mixed("an operation")
         return a, a
+
+    def take_each(self, items):
+        """([values], [records]) of a call's arguments: ``take`` of each, with the common
+        arguments (ints, None, strings, bools) passed over without a call."""
+        values, record = [], []
+        for a in items:
+            if a is None or type(a) in _PLAIN:
+                values.append(a)
+                record.append(a)
+            else:
+                v, r = self.take(a)
+                values.append(v)
+                record.append(r)
+        return values, record
+
+
+_PLAIN = frozenset((int, bool, str, slice, type(Ellipsis)))
 
 
 def _wrap(value, requires_grad=False, node=None, out=0, vc=None) -> "Tensor":
@@ -312,9 +329,10 @@ def call(fn, args, kwargs=None, name=None):
     but the fast one for ufuncs). Also records calls of functions that are not NumPy's own,
     such as the compiled gradient of a backward with ``create_graph=True``."""
     walker = _Args()
-    values, record_args = walker.take(tuple(args))
+    values, record_args = walker.take_each(args)
+    record_args = tuple(record_args)
     if kwargs:
-        kw_values, kw_record = walker.take(tuple(kwargs.values()))
+        kw_values, kw_record = walker.take_each(kwargs.values())
         kw_values, kw_record = dict(zip(kwargs, kw_values)), dict(zip(kwargs, kw_record))
     else:
         kw_values, kw_record = {}, None
@@ -329,13 +347,12 @@ _KNOWN_CALLS: set = set()
 
 
 def _check_differentiable_call(fn) -> None:
-    from .primitives.core import FUNCTIONS, UFUNCS
-
     try:
         if fn in _KNOWN_CALLS:
             return
     except TypeError:  # (an unhashable callable)
         pass
+    from .primitives.core import FUNCTIONS, UFUNCS
 
     if isinstance(fn, np.ufunc):
         known = fn in UFUNCS
@@ -404,38 +421,7 @@ class Tensor:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__" or kwargs:
             return _ufunc_general(ufunc, method, inputs, kwargs)
-        values, grad = [], False
-        for a in inputs:
-            if isinstance(a, Tensor):
-                values.append(a._a)
-                grad = grad or a._rg
-            elif isinstance(a, Tracer):
-                raise _mixed(f"np.{ufunc.__name__}")
-            else:
-                values.append(a)
-        result = ufunc(*values)
-        if not grad or _state.no_grad_depth or not _differentiable(result) or ufunc.nout != 1:
-            if ufunc.nout != 1:
-                return tuple(_wrap(r) for r in result)
-            return _wrap(result)
-        if ufunc not in _RECORDABLE_UFUNCS:
-            _check_differentiable_call(ufunc)
-            _RECORDABLE_UFUNCS.add(ufunc)
-        parents, template = [], []
-        for a in inputs:
-            if isinstance(a, Tensor):
-                parents.append(a._as_parent())
-                template.append(_P)
-            elif type(a) is float or type(a) is complex:
-                parents.append((SCALAR, a, None))
-                template.append(_P)
-            elif isinstance(a, (np.ndarray, np.generic)):
-                parents.append((ARRAY, np.asarray(a), None))
-                template.append(_P)
-            else:
-                template.append(a)
-        name = _matmul_name(values[0], values[1]) if ufunc is np.matmul else None
-        return _wrap(result, True, Node(ufunc, tuple(template), None, parents, 1, name))
+        return _apply_ufunc(ufunc, inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         return call(func, args, kwargs)
@@ -777,6 +763,63 @@ _IN_PLACE_SPELLING = {np.add: "+=", np.subtract: "-=", np.multiply: "*=", np.tru
                       np.power: "**=", np.matmul: "@=", np.floor_divide: "//=", np.remainder: "%="}
 
 
+def _apply_ufunc(ufunc, inputs):
+    """``ufunc(*inputs)`` with no keywords, recorded: the path of Python's operators and of
+    most NumPy calls on tensors, so it walks the operands once."""
+    values, parents, template, grad = [], [], [], False
+    for a in inputs:
+        if isinstance(a, Tensor):
+            values.append(a._a)
+            if a._rg:
+                grad = True
+            parents.append(a)
+            template.append(_P)
+        elif type(a) is float or type(a) is complex:
+            values.append(a)
+            parents.append((SCALAR, a, None))
+            template.append(_P)
+        elif isinstance(a, (np.ndarray, np.generic)):
+            values.append(a)
+            parents.append((ARRAY, np.asarray(a), None))
+            template.append(_P)
+        elif isinstance(a, Tracer):
+            raise _mixed(f"np.{ufunc.__name__}")
+        elif type(a) in (list, tuple):  # [1.0, 2.0] * t: NumPy makes the list an array, so do we
+            return _apply_ufunc(ufunc, [_list_operand(b) for b in inputs])
+        else:
+            values.append(a)
+            template.append(a)
+    if ufunc.nout != 1:  # (np.modf, np.frexp, divmod: the general path records tuples)
+        return call(ufunc, inputs)
+    result = ufunc(*values)
+    if not grad or _state.no_grad_depth or not _differentiable(result):
+        return _wrap(result)
+    if ufunc not in _RECORDABLE_UFUNCS:
+        _check_differentiable_call(ufunc)
+        _RECORDABLE_UFUNCS.add(ufunc)
+    parents = [p._as_parent() if type(p) is Tensor else p for p in parents]
+    name = _matmul_name(values[0], values[1]) if ufunc is np.matmul else None
+    return _wrap(result, True, Node(ufunc, tuple(template), None, parents, 1, name))
+
+
+def _list_operand(a):
+    """A list given to a ufunc as the array NumPy would make of it: stacked with its tensors
+    in the graph (np.stack is recorded), a constant array when it holds none."""
+    if type(a) not in (list, tuple):
+        return a
+    items = [_list_operand(b) for b in a]
+    if any(isinstance(b, Tensor) for b in items):
+        return call(np.stack, (items,))
+    return np.asarray(a)
+
+
+def _operator(ufunc, reflected=False):
+    """``t + x`` (``x + t``) without NumPy's search for an override: the tensor's is the one."""
+    if reflected:
+        return lambda self, other: _apply_ufunc(ufunc, (other, self))
+    return lambda self, other: _apply_ufunc(ufunc, (self, other))
+
+
 def _ufunc_general(ufunc, method, inputs, kwargs):
     """``np.add.reduce``, ``out=`` and other keywords: computed on the values; recorded only
     when nothing requires grad (they have no place in a graph)."""
@@ -805,7 +848,7 @@ def _in_place_operator(ufunc):
     return lambda self, other: self._in_place(ufunc, other)
 
 
-install_operators(Tensor, _in_place_operator)
+install_operators(Tensor, _in_place_operator, _operator)
 
 
 def _method(numpy_function):

@@ -776,15 +776,17 @@ def _in_place(ufunc):
     return operator
 
 
-def install_operators(cls, in_place) -> None:
+def install_operators(cls, in_place, operator=None) -> None:
     """Python's operators on ``cls`` (Tracer, td.Tensor) as NumPy's ufuncs; ``in_place(ufunc)``
-    makes ``__iadd__`` and the others."""
+    makes ``__iadd__`` and the others, ``operator(ufunc, reflected)`` (default
+    :func:`operator_method`) ``__add__`` and ``__radd__``."""
+    operator = operator or operator_method
     for name, ufunc in ARITHMETIC.items():
-        setattr(cls, f"__{name}__", operator_method(ufunc))
-        setattr(cls, f"__r{name}__", operator_method(ufunc, reflected=True))
+        setattr(cls, f"__{name}__", operator(ufunc))
+        setattr(cls, f"__r{name}__", operator(ufunc, reflected=True))
         setattr(cls, f"__i{name}__", in_place(ufunc))
     for name, ufunc in COMPARISONS.items():
-        setattr(cls, f"__{name}__", operator_method(ufunc))
+        setattr(cls, f"__{name}__", operator(ufunc))
     cls.__neg__ = lambda self: np.negative(self)
     cls.__pos__ = lambda self: self
     cls.__abs__ = lambda self: np.absolute(self)
