@@ -106,6 +106,7 @@ def recording(trace: "Trace", captures):
     gc.callbacks.append(collection_ends)
     if hooked:
         sys.setprofile(profile)
+        trace.profile_hook = profile
     else:
         trace.on_record = watch.look
     try:
@@ -113,6 +114,7 @@ def recording(trace: "Trace", captures):
     finally:
         if hooked and sys.getprofile() is profile:  # (the user's code may have installed a profiler)
             sys.setprofile(previous)
+        trace.profile_hook = None
         if watch is not None:
             trace.on_record = None
             watch.finish()
@@ -218,6 +220,7 @@ class Trace:
         self._weak_at = large_at() if enabled("shape_only_backward") else None
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
+        self.profile_hook = None  # set by recording() when its profile hook watches the user's frames
         # A function differentiated inside another traced function may use the outer trace's
         # values (a closure): they enter this trace as inputs, constants of its derivative, and
         # the caller replays this trace's graph on the outer values (see lift).
@@ -359,6 +362,20 @@ def bind(primitive, args, params):
         trace = current_trace() if primitive.effectful else None
         if trace is None:  # (a draw replayed into a trace is recorded there, never frozen)
             return primitive.impl(*args, **params)
+    # The profile hook watches the user's frames. Binding runs none that could matter (a
+    # primitive's own function runs again in the generated code, reading what it reads then),
+    # but its many small calls would each call the hook (about 100 a value): it is off meanwhile.
+    hook = trace.profile_hook
+    if hook is None or sys.getprofile() is not hook:
+        return _bind_traced(trace, primitive, args, params)
+    sys.setprofile(None)
+    try:
+        return _bind_traced(trace, primitive, args, params)
+    finally:
+        sys.setprofile(hook)
+
+
+def _bind_traced(trace, primitive, args, params):
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, complex, bool)) else _operand(a)
             for a in args]
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
@@ -456,8 +473,6 @@ class Tracer:
 
     # --- NumPy protocols -------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .primitives.core import UFUNCS
-
         if method == "at" and ufunc is np.add:
             return _add_at(*inputs)
         if method != "__call__":
@@ -470,15 +485,13 @@ class Tracer:
                 f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on "
                 f"traced values{_where()}; write the result as a new value (no out=, where=, dtype=)"
             )
-        primitive = UFUNCS.get(ufunc)
+        primitive = _primitives.core.UFUNCS.get(ufunc)
         if primitive is None:
             raise _missing(f"np.{ufunc.__name__}")
         return primitive.bind(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from .primitives.core import FUNCTIONS
-
-        handler = FUNCTIONS.get(func)
+        handler = _primitives.core.FUNCTIONS.get(func)
         if handler is None:
             module = getattr(func, "__module__", "numpy") or "numpy"
             raise _missing(f"{module.replace('numpy', 'np', 1)}.{getattr(func, '__name__', func)}")
@@ -563,15 +576,11 @@ class Tracer:
             )
 
     def _guarded(self, kind: str, value):
-        from .primitives.core import guard_p
-
-        bind(guard_p, [self], {"kind": kind, "expected": value})
+        bind(_primitives.core.guard_p, [self], {"kind": kind, "expected": value})
         return value
 
     def __getitem__(self, index):
-        from .primitives.indexing import getitem
-
-        return getitem(self, index)
+        return _primitives.indexing.getitem(self, index)
 
     # --- in-place updates are recorded functionally ------------------------------------
     def __setitem__(self, index, value):
@@ -835,3 +844,8 @@ def _astype(x, dtype):
     from .primitives.core import astype_p
 
     return astype_p.bind(x, dtype=np.dtype(dtype))
+
+
+# The primitives import this module (bind, Tracer): their package is imported last, and its
+# modules read when called (cheaper than an import statement in every call).
+from . import primitives as _primitives  # noqa: E402
