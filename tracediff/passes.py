@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .ir import Graph, Literal, Node, Var, operand_key, params_key, uniform_item, uses_of
+from .primitives.core import REGISTRY
 from .switches import enabled
 
 
@@ -176,6 +177,8 @@ def _is_uniform(value, x) -> bool:
     """True when the constant ``value`` is everywhere ``x`` (a scalar or an array of it)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.generic, np.ndarray)):
         return False
+    if type(value) in (int, float):  # (most constants of rules: answered without NumPy)
+        return value == x
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         return False
@@ -206,16 +209,25 @@ def simplify(graph: Graph) -> Graph:
         return v
 
     for node in graph.nodes:
-        node.inputs = [resolved(v) for v in node.inputs]
+        if replace:
+            node.inputs = [resolved(v) for v in node.inputs]
         if node.out is None:
             continue
-        _fold_scalar_chains(node, producer)
-        same = _same_as_operand(node, producer)
+        if node.primitive.name in _FOLDED:
+            _fold_scalar_chains(node, producer)
+        same = _same_as_operand(node, producer) if node.primitive.name in _SIMPLIFIED else None
         if same is not None:
             replace[node.out.id] = same
         else:
             producer[node.out.id] = node
-    return _substitute(graph, replace)
+    return _substitute(graph, replace) if replace else graph
+
+
+# What _same_as_operand and _fold_scalar_chains look at: other nodes are passed by at once.
+_NEUTRAL = {"multiply": (1, (0, 1)), "add": (0, (0, 1)), "subtract": (0, (0,)), "divide": (1, (0,)),
+            "power": (1, (0,))}  # name: (the neutral constant, the positions it may hold)
+_SIMPLIFIED = frozenset(("astype", "reshape", "transpose", "negative", *_NEUTRAL))
+_FOLDED = frozenset(("reshape", "transpose", "negative", "multiply", "add", "subtract", "sum", "mean"))
 
 
 def _same_as_operand(node, producer):
@@ -229,8 +241,7 @@ def _same_as_operand(node, producer):
         inner = producer.get(ins[0].id)
         if inner is not None and inner.primitive.name == "negative" and _operand_matches(node, inner.inputs[0]):
             return inner.inputs[0]
-    neutral = {"multiply": (1, (0, 1)), "add": (0, (0, 1)), "subtract": (0, (0,)),
-               "divide": (1, (0,)), "power": (1, (0,))}.get(name)
+    neutral = _NEUTRAL.get(name)
     if neutral is not None:
         value, kept_positions = neutral
         for keep in kept_positions:
@@ -245,71 +256,75 @@ def _scalar(v) -> bool:
             and not isinstance(v.value, (bool, np.bool_)))
 
 
+def _made_by(producer, v, prim_name):
+    """The node of ``prim_name`` that made ``v``, or None."""
+    inner = producer.get(v.id) if type(v) is Var else None
+    return inner if inner is not None and inner.primitive.name == prim_name else None
+
+
+def _scalar_times(inner):
+    """(c, a) when ``inner`` is the node ``c * a`` of a scalar constant and a value, else None."""
+    if inner is not None:
+        for i in (0, 1):
+            if _scalar(inner.inputs[i]) and isinstance(inner.inputs[1 - i], Var):
+                return inner.inputs[i].value, inner.inputs[1 - i]
+    return None
+
+
+def _become(node, prim_name, inputs) -> None:
+    """Rewrite ``node`` as ``prim_name(*inputs)`` when that keeps its dtype and shape."""
+    dtypes = [v.dtype if isinstance(v, Var) else v.value for v in inputs]
+    shapes = [v.shape for v in inputs if isinstance(v, Var)]
+    if np.result_type(*dtypes) == node.out.dtype and np.broadcast_shapes(*shapes) == node.out.shape:
+        node.primitive, node.inputs, node.params = REGISTRY[prim_name], inputs, {}
+
+
 def _fold_scalar_chains(node, producer) -> None:
     """Rewrite ``node`` in place when it and the node making its operand fold into one."""
-    from .primitives.core import REGISTRY
-
     name, ins = node.primitive.name, node.inputs
 
-    def made_by(v, prim_name):
-        inner = producer.get(v.id) if isinstance(v, Var) else None
-        return inner if inner is not None and inner.primitive.name == prim_name else None
-
-    def scalar_times(inner):  # inner = c * a: (c, a), else None
-        if inner is not None:
-            for i in (0, 1):
-                if _scalar(inner.inputs[i]) and isinstance(inner.inputs[1 - i], Var):
-                    return inner.inputs[i].value, inner.inputs[1 - i]
-        return None
-
-    def become(prim_name, inputs):
-        dtypes = [v.dtype if isinstance(v, Var) else v.value for v in inputs]
-        shapes = [v.shape for v in inputs if isinstance(v, Var)]
-        if np.result_type(*dtypes) == node.out.dtype and np.broadcast_shapes(*shapes) == node.out.shape:
-            node.primitive, node.inputs, node.params = REGISTRY[prim_name], inputs, {}
-
-    if name == "reshape" and made_by(ins[0], "reshape") is not None:
-        node.inputs = [made_by(ins[0], "reshape").inputs[0]]  # reshape(reshape(x)) is one reshape
-    elif name == "transpose" and made_by(ins[0], "transpose") is not None:
-        inner = made_by(ins[0], "transpose")
+    if name == "reshape" and _made_by(producer, ins[0], "reshape") is not None:
+        node.inputs = [_made_by(producer, ins[0], "reshape").inputs[0]]  # reshape(reshape(x)) is one reshape
+    elif name == "transpose" and _made_by(producer, ins[0], "transpose") is not None:
+        inner = _made_by(producer, ins[0], "transpose")
         node.inputs = [inner.inputs[0]]  # transpose(transpose(x)) is one transpose
         node.params = {"axes": tuple(inner.params["axes"][a] for a in node.params["axes"])}
     elif name == "negative":
-        pair = scalar_times(made_by(ins[0], "multiply"))
+        pair = _scalar_times(_made_by(producer, ins[0], "multiply"))
         if pair is not None:
-            become("multiply", [Literal(-pair[0]), pair[1]])
+            _become(node, "multiply", [Literal(-pair[0]), pair[1]])
     elif name == "multiply":
         for i in (0, 1):
             if _scalar(ins[i]):
                 c, other = ins[i].value, ins[1 - i]
-                pair = scalar_times(made_by(other, "multiply"))
+                pair = _scalar_times(_made_by(producer, other, "multiply"))
                 if pair is not None:
-                    become("multiply", [Literal(c * pair[0]), pair[1]])
-                elif made_by(other, "negative") is not None:
-                    become("multiply", [Literal(-c), made_by(other, "negative").inputs[0]])
+                    _become(node, "multiply", [Literal(c * pair[0]), pair[1]])
+                elif _made_by(producer, other, "negative") is not None:
+                    _become(node, "multiply", [Literal(-c), _made_by(producer, other, "negative").inputs[0]])
                 break
     elif name == "add":
         for i in (0, 1):
-            negated = made_by(ins[i], "negative")
+            negated = _made_by(producer, ins[i], "negative")
             if negated is not None:
-                become("subtract", [ins[1 - i], negated.inputs[0]])
+                _become(node, "subtract", [ins[1 - i], negated.inputs[0]])
                 break
     elif name == "subtract":
-        negated = made_by(ins[1], "negative")
+        negated = _made_by(producer, ins[1], "negative")
         if negated is not None:
-            become("add", [ins[0], negated.inputs[0]])
-    elif name in ("sum", "mean") and made_by(ins[0], "broadcast_to") is not None:
+            _become(node, "add", [ins[0], negated.inputs[0]])
+    elif name in ("sum", "mean") and _made_by(producer, ins[0], "broadcast_to") is not None:
         # Summing copies made by a broadcast is multiplying by their count (a mean of them is x).
-        spread = made_by(ins[0], "broadcast_to")
+        spread = _made_by(producer, ins[0], "broadcast_to")
         x, shape = spread.inputs[0], spread.out.shape
         axes = range(len(shape)) if node.params["axis"] is None else node.params["axis"]
         aligned = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
-        reshaped = made_by(x, "reshape")
+        reshaped = _made_by(producer, x, "reshape")
         if reshaped is not None and x.shape != node.out.shape:
             x = reshaped.inputs[0]  # the value before its unit axes were added for the broadcast
         if (all(aligned[a] == 1 for a in axes) and isinstance(x, Var) and x.shape == node.out.shape
                 and node.out.dtype.kind == "f"):
-            become("multiply", [x, Literal(math.prod(shape[a] for a in axes) if name == "sum" else 1)])
+            _become(node, "multiply", [x, Literal(math.prod(shape[a] for a in axes) if name == "sum" else 1)])
 
 
 _MAX_FACTORS = 8
@@ -320,8 +335,6 @@ def factor_common_factors(graph: Graph) -> Graph:
     and the products are used only there: one array operation and one temporary fewer. Reverse
     mode makes these sums wherever a value is used twice (its two cotangent contributions share
     the incoming cotangent). The result can differ from the unfactored one in the last place."""
-    from .primitives.core import REGISTRY
-
     uses = uses_of(graph.nodes)
     outputs = {v.id for v in graph.outputs if isinstance(v, Var)}  # never folded away
     producer = {n.out.id: n for n in graph.nodes if n.out is not None}
@@ -396,20 +409,22 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     replace: dict = {}
 
     def resolved(v):
-        return replace.get(v.id, v) if isinstance(v, Var) else v
+        return replace.get(v.id, v)
 
     for node in graph.nodes:
         if node.primitive.effectful:
             continue
-        params = params_key(node.params)
+        params = params_key(node.params) if node.params else ()
         if params is None:
             continue
-        key = (node.primitive, tuple(operand_key(resolved(v)) for v in node.inputs), params)
+        # (a var by its id, a constant by operand_key's tuple: the two never compare equal)
+        operands = tuple([resolved(v).id if type(v) is Var else operand_key(v) for v in node.inputs])
+        key = (node.primitive, operands, params)
         if key in seen:
             replace[node.out.id] = seen[key]
         else:
             seen[key] = node.out
-    return _substitute(graph, replace)
+    return _substitute(graph, replace) if replace else graph
 
 
 _PASSES = [
