@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import codegen, passes, switches
+from . import array_libraries, codegen, passes, switches
 from .array_construction import intercept, release
 from .autodiff import backward
 from .cache import (
@@ -85,6 +85,10 @@ class _TracedCall:
         self.trace = Trace()
         self.dynamic_names = []
         self.names = names = _leaf_names(fun, args, kwargs)
+        # Dask or CuPy arguments: the trace computes with them (lazily, for Dask), and the code
+        # is written for their library (array_libraries.py)
+        self.library = array_libraries.library_of_leaves(_fun_name(fun), names, leaves)
+        self.like = next((leaf for leaf in leaves if array_libraries.library_of(leaf)), None)
         traced_leaves = []
         input_vars = {}
         generators = []
@@ -114,7 +118,8 @@ class _TracedCall:
         # reached from outside the arguments are replaced by stand-ins that draw from copies.)
         states = [_generator_state(g) for g in generators]
         try:
-            with recording_numpy_random(), captures.standing_in(), recording(self.trace, captures):
+            with recording_numpy_random(), captures.standing_in(), recording(self.trace, captures), \
+                    array_libraries.no_gathering(self.library, _fun_name(fun)):
                 self.out = fun(*t_args, **t_kwargs)
         finally:
             self.trace.in_user_code = False
@@ -422,7 +427,7 @@ class _Compiled:
 
     def _build(self, args, kwargs) -> Specialization:
         self._cache.traces += 1
-        with _collector_paused():
+        with _collector_paused(), _naming(self.fun):
             call = _TracedCall(self.fun, args, kwargs, self._argnums)
             intercept()  # user-written rules run in reverse mode: np.array([g0, g1]) there too
             try:
@@ -432,6 +437,8 @@ class _Compiled:
                 call.finish()
         spec.arguments = argument_signatures(call.names, call.leaves)
         spec.run = rewinding(spec.graph, spec.run)  # a guard failing after a draw puts it back
+        if call.library == "dask":
+            spec.run = _without_gathering(spec.run, f"the generated {self.kind} of {_fun_name(self.fun)}")
         if call.trace.lifted:
             spec.extra["lifted"] = {inner._var.id: outer for outer, inner in call.trace.lifted.values()}
         referenced = {id(v) for v in spec.module.namespace.values() if isinstance(v, np.ndarray)}
@@ -522,7 +529,7 @@ class GradFunction(_Compiled):
                         + ["aux"] * len(aux_leaves))  # for outputs the user's code left unnamed
         fn = codegen.FunctionSpec(f"{self.kind}_{_identifier(name)}", graph.inputs, graph.nodes,
                                   graph.outputs, call.dynamic_names, output_names)
-        module = codegen.generate([fn], f"{self.kind} of {name}")
+        module = _generate(call, graph, [fn], f"{self.kind} of {name}")
         finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,
                                     convert) for convert in (True, False)]
         spec = Specialization(module, graph, module.function(fn.name), finishers[0])
@@ -560,7 +567,7 @@ class _VJPFunction(_Compiled):
         ct_names = [f"g_out{i}" for i in range(len(ct_vars))]
         bwd = codegen.FunctionSpec(f"backward_{name}", residuals + ct_vars, bwd_nodes,
                                    graph.outputs[len(out_leaves):], [None] * len(residuals) + ct_names)
-        module = codegen.generate([fwd, bwd], f"vjp of {_fun_name(self.fun)}")
+        module = _generate(call, graph, [fwd, bwd], f"vjp of {_fun_name(self.fun)}")
         every = tuple(range(len(call.arg_leaf_ranges)))
         finish, finish_traced = (_grad_finisher(call, every, every, False, False, None, convert)
                                  for convert in (True, False))
@@ -702,6 +709,37 @@ def _pullback_traced_for(fun, primals, ct_leaves):
 # helpers
 
 
+@contextlib.contextmanager
+def _naming(fun):
+    """An ArrayLibraryError raised deep in tracing or reverse mode, with the function's name."""
+    try:
+        yield
+    except array_libraries.ArrayLibraryError as error:
+        if str(error).startswith(_fun_name(fun)):
+            raise
+        raise array_libraries.ArrayLibraryError(f"{_fun_name(fun)}: {error}") from None
+
+
+def _without_gathering(run, what: str):
+    """``run`` raising, rather than gathering the data, when Dask lacks a function it calls."""
+    def guarded(*inputs):
+        with array_libraries.no_gathering("dask", what):
+            return run(*inputs)
+    return guarded
+
+
+def _generate(call: _TracedCall, graph: Graph, functions: list, title: str):
+    """The module of ``functions`` (of ``graph``), for the library of ``call``'s arrays."""
+    if call.library != "numpy":
+        array_libraries.check_neutral(graph.nodes, _fun_name(call.fun), call.library)
+    module = codegen.generate(functions, title, like=call.like)
+    if call.library == "cupy" and module.constants:  # (CuPy refuses NumPy operands)
+        raise array_libraries.ArrayLibraryError(
+            f"{_fun_name(call.fun)} reads the NumPy arrays {', '.join(module.constants)} from outside its "
+            "arguments, and CuPy does not compute with NumPy arrays; pass them as CuPy arguments")
+    return module
+
+
 def _split_aux(out, has_aux, fun):
     if not has_aux:
         return out, None
@@ -733,7 +771,7 @@ def _check_scalar(out, fun, kind, has_aux=False, holomorphic=False):
             f"{kind} of {_fun_name(fun)}{_called_at()}: {what} is a {type(out).__name__} of "
             f"{len(out)} items, not a scalar; {fix}."
         )
-    shape = np.shape(out._value if isinstance(out, Tracer) else out)
+    shape = out.shape if isinstance(out, Tracer) else np.shape(out)
     dtype = getattr(out, "dtype", np.result_type(out) if isinstance(out, (int, float, complex)) else None)
     if math.prod(shape) != 1:
         raise NonScalarOutputError(
@@ -791,7 +829,9 @@ def _grad_finisher(call: _TracedCall, argnums: tuple, argnums_given, with_value,
     for n in argnums:
         start, stop = call.arg_leaf_ranges[n]
         arg_tree = flatten(_arg(call, n))[1]
-        converters = [_leaf_converter(leaf) if convert else None for leaf in call.leaves[start:stop]]
+        # (for Dask or CuPy arrays a float's gradient stays a 0-d array: float() would compute it)
+        converters = [_leaf_converter(leaf) if convert and call.library == "numpy" else None
+                      for leaf in call.leaves[start:stop]]
         offsets.append((position, position + (stop - start), arg_tree, converters))
         position += stop - start
     aux_start = position

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import abstract, idioms
 from .checkpoint import Recomputation
-from .ir import Var
+from .ir import SCAN_LIMIT, Var, uniform_item
 from .switches import enabled, large_at
 from .primitives.core import Primitive, call, np_attr, py_literal
 from .primitives.shape import copy_p
@@ -115,8 +115,21 @@ def _operand(trace: Trace, value, constants: dict):
 
 
 def _accumulate(ct: dict, var: Var, g) -> None:
-    g = _fit(g, var)
+    g = _uniform_as_broadcast(_fit(g, var))
     ct[var.id] = g if var.id not in ct else ct[var.id] + g
+
+
+def _uniform_as_broadcast(g):
+    """A constant cotangent holding one value everywhere (``-1/n`` of a mean, once negated: a
+    rule computed it in full) as a broadcast of that value, which the passes write as a scalar,
+    rather than an array of the data's length in the generated code (by reference, and in a
+    Dask graph, sent with every call). Scanning it costs what making it did."""
+    if type(g) is not np.ndarray or g.size <= SCAN_LIMIT or g.dtype.kind not in "fc":
+        return g
+    first = g.flat[0]
+    if uniform_item(g) is None and bool(np.all(g == first)):
+        return np.broadcast_to(first, g.shape)
+    return g
 
 
 def _fit(g, var: Var):

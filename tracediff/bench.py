@@ -8,6 +8,7 @@ PyTorch and JAX when they are installed), timed in one process and one run.
     python -m tracediff.bench --only corpus      # the programs of tests/corpus/ (corpus gmm: one)
     python -m tracediff.bench --only loops       # long Python loops: first call, source length (bench_loops.py)
     python -m tracediff.bench --only training    # a training step: td.grad, td.tensor, torch eager (bench_training.py)
+    python -m tracediff.bench --only dask        # NumPy against Dask on 1 and 2 workers (bench_dask.py)
 
 Each workload is one loss written against an array namespace ``xp`` (NumPy for tracediff, the
 hand-written gradient and the scaling runs; ``autograd.numpy``, ``jax.numpy`` or a small torch
@@ -693,11 +694,15 @@ def main(argv=None) -> list:
         for name in named or programs:
             print(f"  corpus {name} ...", file=sys.stderr, flush=True)
             corpus.append(run_corpus_program(name, programs[name], corpus_libs, budget))
+    dask_report = None
+    if not options.only or "dask" in options.only:
+        dask_report = _dask_section(options.quick)
     print("\n\n".join(([report(results, scaling, libs)] if results else [])
                        + ([report_checkpoint(checkpoint)] if checkpoint else [])
                        + ([report_loops(loops)] if loops else [])
                        + ([report_training(training)] if training else [])
-                       + ([report_corpus(corpus)] if corpus else [])))
+                       + ([report_corpus(corpus)] if corpus else [])
+                       + ([dask_report] if dask_report else [])))
     if options.json:
         with open(options.json, "w") as f:
             json.dump({"results": [{**r.__dict__, "ratio": r.ratio} for r in results],
@@ -707,6 +712,16 @@ def main(argv=None) -> list:
                        "training": training.__dict__ if training else None,
                        "corpus": [r.__dict__ for r in corpus]}, f, indent=2)
     return results + loops + corpus
+
+
+def _dask_section(quick: bool) -> str:
+    """The Dask table (bench_dask.py), or why there is none."""
+    if importlib.util.find_spec("dask") is None or importlib.util.find_spec("distributed") is None:
+        return "Dask section skipped: install tracediff[dask] (dask[array] and distributed)"
+    from . import bench_dask
+
+    print("  dask: NumPy, then 1 and 2 workers ...", file=sys.stderr, flush=True)
+    return bench_dask.report(bench_dask.run(rows=400_000 if quick else 2_000_000))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .array_libraries import library_of, signature as library_signature
 from .codegen import release_source
 from .ir import type_str
 from .pytree import flatten
@@ -47,6 +48,8 @@ def leaf_signature(leaf) -> Any:
     """What of ``leaf`` the generated code is specialized on; raises for unusable arguments."""
     if isinstance(leaf, (np.ndarray, Tracer, np.generic)):
         return (leaf.shape, leaf.dtype)
+    if library_of(leaf) is not None:  # a Dask or CuPy array: its library is part of the key
+        return library_signature(leaf)
     if isinstance(leaf, float):
         return FLOAT
     if isinstance(leaf, complex):
@@ -112,7 +115,8 @@ def specialization_key(args: tuple, kwargs: dict):
 
 def is_dynamic(leaf) -> bool:
     """Dynamic leaves are parameters of the generated code; the rest are baked in."""
-    return isinstance(leaf, (np.ndarray, Tracer, np.generic, float, complex, *GENERATORS)) or is_runtime_int(leaf)
+    return (isinstance(leaf, (np.ndarray, Tracer, np.generic, float, complex, *GENERATORS)) or is_runtime_int(leaf)
+            or library_of(leaf) is not None)
 
 
 def is_runtime_int(leaf) -> bool:
@@ -366,6 +370,8 @@ def _is_static(signature) -> bool:
 def _describe_signature(signature) -> str:
     if isinstance(signature, tuple) and len(signature) == 2 and isinstance(signature[1], np.dtype):
         return type_str(*signature)
+    if isinstance(signature, tuple) and len(signature) == 3 and isinstance(signature[1], np.dtype):
+        return f"{signature[2]} {type_str(*signature[:2])}"  # a Dask or CuPy array
     if _is_static(signature):
         return repr(signature[2])
     return str(signature)  # float, int, bool, generator

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import astor
 import numpy as np
 
+from . import array_libraries
 from .errors import GuardFailed
 from .ir import Literal, Node, Var, printable, type_str, uniform_item
 from .rolling import Loop, roll, row_of, with_moving
@@ -308,7 +309,8 @@ def _source(node) -> str:
 class _Module:
     """What the functions of one generated module share: constants, user functions, guards."""
 
-    def __init__(self):
+    def __init__(self, library: str = "numpy"):
+        self.library = library  # of the inputs: "numpy", or "dask"/"cupy" (array_libraries.py)
         self.constants: dict = {}  # id(array) -> name
         self.unnamed = 0  # constants named _c0, _c1, ...
         self.arrays: dict = {}  # name -> array
@@ -377,6 +379,13 @@ class _Module:
         if node.out is None:  # run for its effect only
             return [ast.Expr(prim.emit(args, **params))], None
         target = ast.Name(id=_placeholder(node.out), ctx=ast.Store())
+        if self.library != "numpy":  # the same calls, written so that Dask and CuPy take them
+            emit = array_libraries.NEUTRAL_EMIT.get(prim.name, prim.emit)
+            if prim.emit_statements is not None:
+                return array_libraries.made_like_inputs(prim.emit_statements(target, args, **params)), None
+            value = array_libraries.made_like_inputs([emit(args, **params)])[0]
+            value.td_node = node
+            return [ast.Assign(targets=[target], value=value)], target.id
         if prim.emit_statements is not None:
             return prim.emit_statements(target, args, **params), None
         value = prim.emit(args, **params)
@@ -712,7 +721,7 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
         scan.free.add("range")  # the loops' header calls it: no value may take its name
     if enabled("fold"):
         _fold_temporaries(items, spec, scan)
-    if enabled("reuse_buffers"):
+    if enabled("reuse_buffers") and module.library == "numpy":  # (Dask has no buffers to reuse)
         _reuse_dead_buffers(items, spec, scan, build.looped)
     names = _choose_names(spec, items, module, scan.free, build.synthetic)
     for name_node in scan.placeholders:  # (a Name may be listed twice; a folded one has no name)
@@ -1142,9 +1151,13 @@ def _constant_comments(arrays: dict) -> list[str]:
     return lines
 
 
-def generate(functions: list[FunctionSpec], title: str) -> GeneratedModule:
-    """Render ``functions`` into one module, compile it and register its source for tracebacks."""
-    module = _Module()
+def generate(functions: list[FunctionSpec], title: str, like=None) -> GeneratedModule:
+    """Render ``functions`` into one module, compile it and register its source for tracebacks.
+
+    ``like``: a Dask or CuPy array of the inputs, for code that runs on that library's arrays
+    (array_libraries.py); None for NumPy's."""
+    library = "numpy" if like is None else array_libraries.library_of(like)
+    module = _Module(library)
     module.reserved.update(spec.name for spec in functions)
     body: list[str] = []
     for spec in functions:
@@ -1154,11 +1167,16 @@ def generate(functions: list[FunctionSpec], title: str) -> GeneratedModule:
               *import_lines(module.modules, functions_source)]
     if module.guards:
         header.append("# GuardFailed(i, value): the inputs take another path than the traced one")
+    if library != "numpy":
+        header.append(f"# For {library} arrays: NumPy hands each np.* call to {library}; "
+                      f"{array_libraries.LIKE} is a {library} array, so arrays made here are {library}'s")
     constants = _constant_comments(module.arrays)
     if constants:
         header += ["", *constants]
     source = "\n".join(header) + "\n\n\n" + functions_source
     namespace: dict = {"np": np, "GuardFailed": GuardFailed, **module.modules, **module.arrays, **module.functions}
+    if library != "numpy":
+        namespace[array_libraries.LIKE] = array_libraries.prototype(like)
     filename = _dump(source, title) or _register(source, title)
     exec(compile(source, filename, "exec"), namespace)
     namespace["__source_lines__"] = lines = _SourceLines()

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import abstract
+from .array_libraries import ArrayLibraryError, library_of, shares_memory
 from .errors import (
     EscapedTracerError,
     MissingRuleError,
@@ -235,7 +236,8 @@ class Trace:
             # code (x32 * 0.5 and x32 * 2 stay float32).
             shape, dtype = (), _PYTHON_SCALARS[type(value)]
         else:
-            value = value if isinstance(value, (np.ndarray, np.generic, abstract.Pending)) else np.asarray(value)
+            if not isinstance(value, (np.ndarray, np.generic, abstract.Pending)) and library_of(value) is None:
+                value = np.asarray(value)  # (a Dask or CuPy array stays one: never gathered)
             shape, dtype = value.shape, value.dtype
         var = Var(len(self.tracers), shape, dtype, requires_grad)
         # Reverse mode reads forward values through its own tracer of each var: the one handed
@@ -377,7 +379,7 @@ def bind(primitive, args, params):
 
 def _bind_traced(trace, primitive, args, params):
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, complex, bool)) else _operand(a)
-            for a in args]
+            for a in args]  # (for a Dask or CuPy array, _operand raises: not gathered)
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
     if primitive.decides is not None:
         primitive.decides(*args)
@@ -388,7 +390,7 @@ def _bind_traced(trace, primitive, args, params):
     out = trace.record(primitive, args, params, value)
     if primitive.is_view and isinstance(args[0], Tracer) and out is not None:
         unsure = abstract.is_pending(out._val)  # whether NumPy would make a view: seen if written to
-        if unsure or np.may_share_memory(out._value, args[0]._value):  # NumPy returned a view of args[0]
+        if unsure or shares_memory(out._value, args[0]._value):  # NumPy returned a view of args[0]
             out._view_of, out._view_unsure = args[0], unsure
             out._view_kind = (primitive.name, params.get("axes"))
             args[0]._views.append(out)
@@ -400,6 +402,11 @@ def _operand(a):
     a traced array, anything else as NumPy's."""
     from .array_construction import as_traced, holds_tracer
 
+    if library_of(a) is not None:
+        raise ArrayLibraryError(
+            f"a {library_of(a)} array that is not an argument of the function (a global, a closure "
+            f"variable, an attribute) met a traced value{_where()}: it would be a constant of the "
+            "generated code; pass it as an argument")
     return as_traced(a) if holds_tracer(a) else np.asarray(a)
 
 
@@ -687,7 +694,7 @@ def _settle_views(tracer: Tracer) -> None:
         for view in list(base._views):
             if view._view_unsure:
                 view._view_unsure = False
-                if not np.may_share_memory(view._value, base._value):
+                if not shares_memory(view._value, base._value):
                     unlink_view(base, view)
                     continue
             todo.append(view)

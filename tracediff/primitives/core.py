@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import array_libraries
 from ..tracing import bind
 
 UFUNCS: dict = {}  # np.ufunc -> Primitive
@@ -262,7 +263,7 @@ def rebind(node, args: list):
     return out
 
 # np.asarray(x, dtype=...) rather than x.astype(...): a 0-d value may be a Python float.
-astype_p = Primitive("astype", lambda x, dtype: np.asarray(x, dtype=dtype),
+astype_p = Primitive("astype", lambda x, dtype: array_libraries.astype(x, dtype),
                      lambda args, dtype: call(np_attr("asarray"), args, {"dtype": dtype}))
 defvjp(astype_p, lambda g, ans, x, dtype: g)  # reverse mode casts cotangents to the input's dtype
 defbatch(astype_p, lambda args, batched, out_shape, dtype: astype_p.bind(args[0], dtype=dtype))

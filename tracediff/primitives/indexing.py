@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TracerConversionError
+from .. import array_libraries
 from ..tracing import Tracer, unlink_view
 from .core import FUNCTIONS, Primitive, call, defbatch, defvjp, guard_p, lift, np_attr, py_literal
 
@@ -228,6 +229,11 @@ def _dtype(x) -> np.dtype:
 
 # --- zeros with g added at index (the cotangent of x[index]) ----------------------------
 def _scatter_add(g, *operands, index, shape, dtype, accumulate=True):
+    if array_libraries.library_of(g) is not None:  # zeros of g's library (Dask, CuPy)
+        array_libraries.check_neutral_node(scatter_add_p, dict(index=index, accumulate=accumulate))
+        out = np.zeros(shape, dtype, like=g)
+        out[build_index(index, operands)] = g
+        return out
     out = np.zeros(shape, dtype)
     if accumulate:
         np.add.at(out, build_index(index, operands), g)

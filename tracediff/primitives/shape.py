@@ -15,6 +15,7 @@ import operator
 
 import numpy as np
 
+from .. import array_libraries
 from ..tracing import Tracer
 from .core import (FUNCTIONS, Primitive, batch_axis, call, defbatch, defvjp, lift, method_or_function, np_attr,
                    py_literal)
@@ -74,7 +75,7 @@ defvjp(broadcast_to_p, lambda g, ans, x, shape: g)  # reverse mode sums g back t
 broadcast_to_p.is_view = True
 broadcast_to_p.read_only = True
 
-copy_p = Primitive("copy", np.copy, lambda args: call(np_attr("copy"), args))
+copy_p = Primitive("copy", array_libraries.copy, lambda args: call(np_attr("copy"), args))
 defvjp(copy_p, lambda g, ans, x: g)
 
 # Batching rules: the batch axis leads, so an entry's axis k is the batched value's axis k + 1.
