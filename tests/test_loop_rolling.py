@@ -269,8 +269,8 @@ def fit_to_observed(k):
 def test_rows_of_data_read_with_the_counter_are_written_with_it():
     g = td.grad(fit_to_observed)
     source = g.source(0.7)
-    # (OBSERVED[t] forward; OBSERVED[19 - t], t = 18 - i_2, backward)
-    assert for_loops(source) == 2 and re.search(r"_c\d+\[i\]", source) and re.search(r"_c\d+\[i_2 \+ 1\]", source), source
+    # (OBSERVED[t] forward; OBSERVED[19 - t], t = 18 - i_2, backward), under the user's name
+    assert for_loops(source) == 2 and "OBSERVED[i]" in source and "OBSERVED[i_2 + 1]" in source, source
     np.testing.assert_array_equal(g(0.7), unrolled(fit_to_observed, 0.7))
     OBSERVED[3, 1] += 1.0  # by reference, as every array read from outside
     try:
@@ -278,6 +278,32 @@ def test_rows_of_data_read_with_the_counter_are_written_with_it():
     finally:
         OBSERVED[3, 1] -= 1.0
     td.testing.check_grads(fit_to_observed, 0.7, order=2)
+
+
+GRID = np.arange(60.0).reshape(20, 3) / 60  # rows of a view: its rows' base is the 60-element array
+SCALE = np.linspace(1.0, 2.0, 40)  # a 1-D array read element by element: elements are not rows
+
+
+def fit_to_grid(k):
+    x, loss = np.array([1.0, 0.5, -0.3]), 0.0
+    for t in range(20):
+        x = x + 0.1 * np.tanh(k * x) * SCALE[t]
+        loss = loss + np.sum((x - GRID[t]) ** 2)
+    return loss
+
+
+def test_rows_of_a_view_read_with_the_counter_are_written_with_it():
+    g = td.grad(fit_to_grid)
+    source = g.source(0.7)
+    # (SCALE[0] is 1: x * 1 is x in the first iteration, which stays out of the loop)
+    assert for_loops(source) == 2 and "GRID[i + 1]" in source and "SCALE[i + 1]" in source, source
+    np.testing.assert_array_equal(g(0.7), unrolled(fit_to_grid, 0.7))
+    GRID[3, 1] += 1.0  # the view's memory is the user's: seen
+    try:
+        np.testing.assert_array_equal(g(0.7), unrolled(fit_to_grid, 0.7))
+    finally:
+        GRID[3, 1] -= 1.0
+    td.testing.check_grads(fit_to_grid, 0.7, order=2)
 
 
 def test_values_named_like_the_loop_header_do_not_shadow_it():

@@ -281,8 +281,9 @@ class _Indexed:
     or ``saved[i]``-like (``index`` is (a, b, counter): iteration a*counter + b); or, with
     ``array``, a row of a constant array (``data[i]``, see rolling.row_of)."""
 
-    def __init__(self, saved: Var | None, index, var, array: np.ndarray | None = None):
+    def __init__(self, saved: Var | None, index, var, array: np.ndarray | None = None, array_name=None):
         self.saved, self.index, self.var, self.array = saved, index, var, array
+        self.array_name = array_name  # the user's name for ``array``, when known
 
     @property
     def shape(self) -> tuple:
@@ -351,7 +352,8 @@ class _Module:
 
     def operand(self, v) -> ast.expr:
         if isinstance(v, _Indexed):
-            rows = ast.Name(id=_placeholder(v.saved), ctx=ast.Load()) if v.array is None else self.literal(v.array)
+            rows = (ast.Name(id=_placeholder(v.saved), ctx=ast.Load()) if v.array is None
+                    else self.literal(v.array, v.array_name))
             node = ast.Subscript(value=rows, slice=_index_expression(v.index), ctx=ast.Load())
             node.td_ndim = len(v.var.shape)
             return node
@@ -903,7 +905,7 @@ class _Builder:
         if kind == "carry":
             return carried[cls[1]]
         if kind == "row":
-            return _Indexed(None, (*cls[2:], counter), v, array=row_of(v)[0])
+            return _Indexed(None, (*cls[2:], counter), v, array=row_of(v)[0], array_name=v.row and v.row[2])
         earlier, q, a, b = cls[1:]  # "iter": iteration a*counter + b of an earlier loop
         var = earlier.nodes[q].out
         if a == 0:

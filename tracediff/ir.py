@@ -64,12 +64,15 @@ class Literal:
     for an array read from outside the arguments (``X_train``, ``self.X``), for generated code.
     """
 
-    __slots__ = ("value", "captured", "name")
+    __slots__ = ("value", "captured", "name", "row")
 
     def __init__(self, value: Any, captured: bool = False, name: str | None = None):
         self.value = value
         self.captured = captured
         self.name = name
+        # (array, k, name) when the value is row k of an array read from outside, ``data[t]``
+        # (tracing.CapturedArray): the array itself may be a view (rolling.row_of)
+        self.row: tuple | None = None
 
     @property
     def shape(self) -> tuple:

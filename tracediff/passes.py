@@ -252,8 +252,10 @@ def _same_as_operand(node, producer):
 
 
 def _scalar(v) -> bool:
+    """A scalar constant that may be folded with others; not an element the user's code read
+    from an array (``scale[t]``): kept, a rolled loop reads it afresh (``scale[i]``)."""
     return (isinstance(v, Literal) and isinstance(v.value, (int, float, np.number))
-            and not isinstance(v.value, (bool, np.bool_)))
+            and not isinstance(v.value, (bool, np.bool_)) and v.row is None)
 
 
 def _made_by(producer, v, prim_name):

@@ -305,7 +305,12 @@ def _inits(nodes, start, period, first, template) -> dict | None:
 def row_of(literal) -> tuple | None:
     """(array, k) when a constant is row k of a larger array: ``data[t]`` of an array read from
     outside the arguments, computed while tracing (a view). Iterations that read rows moving with
-    the counter are written ``data[i]``; any other constant stays as it is."""
+    the counter are written ``data[i]``; any other constant stays as it is.
+
+    The tracer saw where a row of an array read from outside came from (``Literal.row``), even
+    when that array is itself a view; otherwise a view one level below its base is recognized."""
+    if literal.row is not None:
+        return literal.row[:2]
     v = literal.value
     base = getattr(v, "base", None)
     if (not isinstance(v, np.ndarray) or not isinstance(base, np.ndarray) or base.ndim != v.ndim + 1

@@ -221,6 +221,7 @@ class Trace:
         self._weak_at = large_at() if enabled("shape_only_backward") else None
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
+        self.rows: dict = {}  # id(row) -> (row, array, k, name) of data[t] read from outside (CapturedArray)
         self.profile_hook = None  # set by recording() when its profile hook watches the user's frames
         # A function differentiated inside another traced function may use the outer trace's
         # values (a closure): they enter this trace as inputs, constants of its derivative, and
@@ -284,7 +285,7 @@ class Trace:
         if self.on_record is not None and self.in_user_code:
             self.on_record()
         captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
-        inputs = [a._var if isinstance(a, Tracer) else Literal(plain(a), captured, _name_of(a)) for a in args]
+        inputs = [a._var if isinstance(a, Tracer) else self._literal(a, captured) for a in args]
         if primitive.checks:  # values never change once computed: checked once is checked
             key = (primitive, tuple(map(operand_key, inputs)), params_key(params))
             if key in self._checked:
@@ -324,6 +325,14 @@ class Trace:
             loc = _location() if self.in_user_code else None
         self.nodes.append(Node(primitive, inputs, params, out, loc, self.backward_of))
         return tracer
+
+    def _literal(self, a, captured: bool) -> Literal:
+        literal = Literal(plain(a), captured, _name_of(a))
+        if self.rows and isinstance(a, (np.ndarray, np.generic)):
+            row = self.rows.get(id(a))
+            if row is not None and row[0] is a:
+                literal.row = row[1:]
+        return literal
 
     def graph(self, outputs) -> Graph:
         return Graph(list(self.inputs), list(self.nodes), outputs)
@@ -715,9 +724,17 @@ class CapturedArray(np.ndarray):
     def __getitem__(self, index):
         from .primitives.indexing import getitem, holds_tracer
 
-        if current_trace() is not None and holds_tracer(index):
+        trace = current_trace()
+        if trace is not None and holds_tracer(index):
             return getitem(self, index)  # (bind records the array itself, under the user's name)
-        return plain(self)[index]
+        value = plain(self)[index]
+        original = getattr(self, "_original", None)
+        if (trace is not None and original is not None and isinstance(value, (np.ndarray, np.generic))
+                and isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_))):
+            # data[t] with the loop's counter (a row, or an element of a 1-d array): a rolled
+            # loop reads data[i] (rolling.row_of)
+            trace.rows[id(value)] = (value, original, int(index) % len(original), self._name)
+        return value
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if any(isinstance(x, Tracer) for x in inputs):
