@@ -134,6 +134,23 @@ def test_loop_workloads_hand_gradients_agree_on_short_loops(capsys):
                                w.args[w.argnums[0]])
 
 
+class _ScanInNumPy:
+    """lax.scan's meaning, in NumPy: the benchmark's lax.scan losses are checked without JAX."""
+
+    @staticmethod
+    def scan(step, carry, xs, length=None):
+        for x in (xs if xs is not None else [None] * length):
+            carry, _ = step(carry, x)
+        return carry, None
+
+
+def test_lax_scan_versions_of_the_loops_compute_the_same_losses():
+    from tracediff import bench_loops as bl
+
+    for w in bl.loop_workloads(quick=True):
+        np.testing.assert_allclose(w.scan(np, _ScanInNumPy)(*w.args), w.loss(np)(*w.args), rtol=1e-12)
+
+
 def test_a_wrong_hand_gradient_of_a_loop_is_refused():
     from tracediff import bench_loops as bl
 

@@ -256,6 +256,8 @@ def test_a_slice_moving_with_the_counter_is_written_with_it():
 
 
 OBSERVED = np.sin(np.arange(60.0).reshape(20, 3))  # data read from outside, row by row (an array of its own)
+GRID = np.arange(60.0).reshape(20, 3) / 60  # rows of a view: its rows' base is the 60-element array
+SCALE = np.linspace(1.0, 2.0, 40)  # a 1-D array read element by element
 
 
 def fit_to_observed(k):
@@ -266,24 +268,6 @@ def fit_to_observed(k):
     return loss
 
 
-def test_rows_of_data_read_with_the_counter_are_written_with_it():
-    g = td.grad(fit_to_observed)
-    source = g.source(0.7)
-    # (OBSERVED[t] forward; OBSERVED[19 - t], t = 18 - i_2, backward), under the user's name
-    assert for_loops(source) == 2 and "OBSERVED[i]" in source and "OBSERVED[i_2 + 1]" in source, source
-    np.testing.assert_array_equal(g(0.7), unrolled(fit_to_observed, 0.7))
-    OBSERVED[3, 1] += 1.0  # by reference, as every array read from outside
-    try:
-        np.testing.assert_array_equal(g(0.7), unrolled(fit_to_observed, 0.7))
-    finally:
-        OBSERVED[3, 1] -= 1.0
-    td.testing.check_grads(fit_to_observed, 0.7, order=2)
-
-
-GRID = np.arange(60.0).reshape(20, 3) / 60  # rows of a view: its rows' base is the 60-element array
-SCALE = np.linspace(1.0, 2.0, 40)  # a 1-D array read element by element: elements are not rows
-
-
 def fit_to_grid(k):
     x, loss = np.array([1.0, 0.5, -0.3]), 0.0
     for t in range(20):
@@ -292,18 +276,23 @@ def fit_to_grid(k):
     return loss
 
 
-def test_rows_of_a_view_read_with_the_counter_are_written_with_it():
-    g = td.grad(fit_to_grid)
-    source = g.source(0.7)
+@pytest.mark.parametrize("f, data, written", [
+    # (OBSERVED[t] forward; OBSERVED[19 - t], t = 18 - i_2, backward), under the user's name
+    (fit_to_observed, OBSERVED, ["OBSERVED[i]", "OBSERVED[i_2 + 1]"]),
     # (SCALE[0] is 1: x * 1 is x in the first iteration, which stays out of the loop)
-    assert for_loops(source) == 2 and "GRID[i + 1]" in source and "SCALE[i + 1]" in source, source
-    np.testing.assert_array_equal(g(0.7), unrolled(fit_to_grid, 0.7))
-    GRID[3, 1] += 1.0  # the view's memory is the user's: seen
+    (fit_to_grid, GRID, ["GRID[i + 1]", "SCALE[i + 1]"]),
+], ids=["rows", "rows of a view, elements"])
+def test_rows_of_data_read_with_the_counter_are_written_with_it(f, data, written):
+    g = td.grad(f)
+    source = g.source(0.7)
+    assert for_loops(source) == 2 and all(w in source for w in written), source
+    np.testing.assert_array_equal(g(0.7), unrolled(f, 0.7))
+    data[3, 1] += 1.0  # by reference, as every array read from outside (a view's memory is the user's)
     try:
-        np.testing.assert_array_equal(g(0.7), unrolled(fit_to_grid, 0.7))
+        np.testing.assert_array_equal(g(0.7), unrolled(f, 0.7))
     finally:
-        GRID[3, 1] -= 1.0
-    td.testing.check_grads(fit_to_grid, 0.7, order=2)
+        data[3, 1] -= 1.0
+    td.testing.check_grads(f, 0.7, order=2)
 
 
 def test_values_named_like_the_loop_header_do_not_shadow_it():

@@ -3,9 +3,11 @@
 Simulations differentiate through thousands of time steps written as a Python ``for`` loop. For
 each workload this measures what a user feels: the first call (trace, reverse mode, passes,
 codegen, compile and one run), a cached call, the generated source's length and the cached
-call's peak memory, against a gradient written by hand in NumPy (and autograd or JAX, running
-the same Python loop, when installed). Every gradient is checked against the hand-written one
-before it is timed.
+call's peak memory, against a gradient written by hand in NumPy (and, when installed, autograd
+running the same Python loop, and JAX twice: the same Python loop under ``jax.jit``, which XLA
+compiles unrolled, and the loop written with ``lax.scan``, compiled once whatever its length).
+Every gradient is checked against the hand-written one before it is timed; other libraries'
+first calls (JAX's: tracing and compiling) are reported beside their cached calls.
 
     python -m tracediff.bench --only loops           # spring n = 100, 1,000, 10,000; RNN; RK4
     python -m tracediff.bench --only loops --quick   # the small sizes only
@@ -100,6 +102,46 @@ def _rk4_hand(A, y0, n):
     return gA,
 
 
+# The same losses with JAX's lax.scan: the loop is one operation, compiled once whatever its length
+
+
+def _spring_scan(jnp, lax):
+    def spring(params, n):
+        k, c = params[0], params[1]
+
+        def step(state, _):
+            x, v = state
+            v = v + DT * (-k * x - c * v)
+            return (x + DT * v, v), None
+        (x, _), _ = lax.scan(step, (jnp.array([1.0, 0.5, -0.3]), jnp.zeros(3)), None, length=n)
+        return jnp.sum(x ** 2)
+    return spring
+
+
+def _rnn_scan(jnp, lax):
+    def rnn_loss(Wx, Wh, b, Wo, xs, y):
+        def step(h, x):
+            return jnp.tanh(x @ Wx + h @ Wh + b), None
+        h, _ = lax.scan(step, jnp.tanh(xs[0] @ Wx + b), xs[1:])
+        return jnp.mean((h @ Wo - y) ** 2)
+    return rnn_loss
+
+
+def _rk4_scan(jnp, lax):
+    def rk4(A, y0, n):
+        h = 1.0 / n
+
+        def step(y, _):
+            k1 = jnp.tanh(A @ y)
+            k2 = jnp.tanh(A @ (y + h / 2 * k1))
+            k3 = jnp.tanh(A @ (y + h / 2 * k2))
+            k4 = jnp.tanh(A @ (y + h * k3))
+            return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
+        y, _ = lax.scan(step, y0, None, length=n)
+        return jnp.sum((y - 1.0) ** 2)
+    return rk4
+
+
 @dataclass
 class LoopWorkload:
     name: str
@@ -108,19 +150,26 @@ class LoopWorkload:
     argnums: tuple
     hand: Callable
     steps: int
+    scan: Callable | None = None  # scan(jnp, lax): the loss written with lax.scan
 
 
 def loop_workloads(quick: bool = False) -> list[LoopWorkload]:
     r = np.random.default_rng(3)
     A, y0 = r.standard_normal((4, 4)) * 0.5, r.standard_normal(4)
     params = np.array([2.0, 0.1])
-    out = [LoopWorkload(f"spring n={n:,}", _spring, (params, n), (0,), _spring_hand, n)
+    out = [LoopWorkload(f"spring n={n:,}", _spring, (params, n), (0,), _spring_hand, n, _spring_scan)
            for n in ((100, 1000) if quick else (100, 1000, 10_000))]
-    out += [LoopWorkload(f"rnn {steps} steps h32", _rnn, _rnn_args(steps=steps), (0, 1, 2, 3), _rnn_hand, steps)
+    out += [LoopWorkload(f"rnn {steps} steps h32", _rnn, _rnn_args(steps=steps), (0, 1, 2, 3), _rnn_hand, steps,
+                         _rnn_scan)
             for steps in ((20,) if quick else (20, 200))]
     n = 100 if quick else 1000
-    out.append(LoopWorkload(f"rk4 {n:,} steps", _rk4, (A, y0, n), (0,), _rk4_hand, n))
+    out.append(LoopWorkload(f"rk4 {n:,} steps", _rk4, (A, y0, n), (0,), _rk4_hand, n, _rk4_scan))
     return out
+
+
+# JAX compiles a Python loop unrolled: 100 steps of the spring took 18 s to compile here; longer
+# loops are not timed (300 steps ran for minutes)
+JAX_UNROLLED_STEPS = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,11 +185,14 @@ def loop_libraries() -> dict:
 
         jax.config.update("jax_enable_x64", True)
 
-        def jax_grad(w):
+        def jax_grad(w, loss=None):
+            if loss is None and w.steps > JAX_UNROLLED_STEPS:
+                raise NotTimed(f"> {JAX_UNROLLED_STEPS:,} steps unrolled")
             static = tuple(i for i, a in enumerate(w.args) if isinstance(a, int))
-            grad = jax.jit(jax.grad(w.loss(jnp), argnums=w.argnums), static_argnums=static)
+            grad = jax.jit(jax.grad(loss or w.loss(jnp), argnums=w.argnums), static_argnums=static)
             return lambda *args: jax.block_until_ready(grad(*args))
         libs["jax (Python loop, jit)"] = jax_grad
+        libs["jax (lax.scan, jit)"] = lambda w: jax_grad(w, w.scan(jnp, jax.lax))
     except ImportError:
         pass
     return libs
@@ -148,6 +200,10 @@ def loop_libraries() -> dict:
 
 # --------------------------------------------------------------------------------------------
 # Measuring
+
+
+class NotTimed(Exception):
+    """A library left out of one workload, with the reason (reported in its cell)."""
 
 
 @dataclass
@@ -158,7 +214,8 @@ class LoopResult:
     hand_ms: float
     lines: int
     peak_mb: dict  # hand, tracediff -> MB
-    others_ms: dict = field(default_factory=dict)
+    others_ms: dict = field(default_factory=dict)  # cached call (autograd: every call)
+    others_first_s: dict = field(default_factory=dict)  # first call (JAX: tracing and compiling)
 
 
 def run_loop_workload(w: LoopWorkload, libs: dict, budget: float) -> LoopResult:
@@ -177,9 +234,15 @@ def run_loop_workload(w: LoopWorkload, libs: dict, budget: float) -> LoopResult:
     for lib, make in libs.items():
         try:
             other = make(w)
-            _check(w.name, other(*w.args), expected, lib)
+            start = time.perf_counter()
+            got = other(*w.args)
+            result.others_first_s[lib] = time.perf_counter() - start
+            _check(w.name, got, expected, lib)
+        except NotTimed as reason:
+            result.others_ms[lib] = result.others_first_s[lib] = str(reason)
+            continue
         except Exception as error:  # a library that cannot run a workload is reported, not fatal
-            result.others_ms[lib] = f"failed: {type(error).__name__}"
+            result.others_ms[lib] = result.others_first_s[lib] = f"failed: {type(error).__name__}"
             continue
         result.others_ms[lib] = median_time(lambda: other(*w.args), budget) * 1e3
     return result
@@ -188,12 +251,13 @@ def run_loop_workload(w: LoopWorkload, libs: dict, budget: float) -> LoopResult:
 def report_loops(results: list[LoopResult]) -> str:
     names = sorted({lib for r in results for lib in r.others_ms})
     header = (["loop workload", "first call s", "cached ms", "hand ms", "cached/hand", "generated lines",
-               "peak MB hand", "peak MB tracediff"] + [f"{lib} ms" for lib in names])
+               "peak MB hand", "peak MB tracediff"] + [f"{lib} {what}" for lib in names for what in ("first s", "ms")])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         cells = [r.name, f"{r.first_s:.2f}", f"{r.cached_ms:.2f}", f"{r.hand_ms:.2f}",
                  f"{r.cached_ms / r.hand_ms:.2f}", f"{r.lines:,}", f"{r.peak_mb['hand']:.2f}",
                  f"{r.peak_mb['tracediff']:.2f}"]
-        cells += [v if isinstance(v, str) else f"{v:.2f}" for v in (r.others_ms.get(lib, "-") for lib in names)]
+        cells += [v if isinstance(v, str) else f"{v:.2f}"
+                  for lib in names for v in (r.others_first_s.get(lib, "-"), r.others_ms.get(lib, "-"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
