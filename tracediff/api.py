@@ -117,12 +117,17 @@ class _TracedCall:
         # generators are put back as they were: one call consumes the stream once. (Generators
         # reached from outside the arguments are replaced by stand-ins that draw from copies.)
         states = [_generator_state(g) for g in generators]
+        # Large values are not computed while tracing either: the generated code computes them
+        # on the first call anyway. They are Pending (abstract.py), computed only where the
+        # function's control flow reads one (a guard) or the primitive's result depends on values.
+        self.trace.pending_at = self.trace.weak_at
         try:
             with recording_numpy_random(), captures.standing_in(), recording(self.trace, captures), \
                     array_libraries.no_gathering(self.library, _fun_name(fun)):
                 self.out = fun(*t_args, **t_kwargs)
         finally:
             self.trace.in_user_code = False
+            self.trace.pending_at = None
             for g, state in zip(generators, states):
                 _set_generator_state(g, state)
         captures.check_generators(_fun_name(fun))

@@ -221,8 +221,9 @@ def clear_caches() -> None:
     >>> g.cache_info().specializations  # traced again by the new td.grad(f), whose cache g shares
     1
     """
-    with _stores_lock:
-        stores = [store for _, per_options in _stores.values() for store in per_options.values()]
+    with _stores_lock:  # (copied in one step: a function collected meanwhile drops its entry)
+        known = list(_stores.values())
+        stores = [store for _, per_options in known for store in per_options.values()]
     for store in stores:
         with store.lock:
             for spec in [s for specs in store.entries.values() for s in specs]:

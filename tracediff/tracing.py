@@ -218,7 +218,7 @@ class Trace:
         self._checked: set = set()  # (primitive, operands, params) of the checks recorded
         self._merges = enabled("record_cse")
         # Forward arrays of this many elements are held weakly (abstract.Pending.held_weakly).
-        self._weak_at = large_at() if enabled("shape_only_backward") else None
+        self.weak_at = large_at() if enabled("shape_only_backward") else None
         self.checkpoints: list[tuple[int, int]] = []  # node ranges of td.checkpoint blocks
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
         self.rows: dict = {}  # id(row) -> (row, array, k, name) of data[t] read from outside (CapturedArray)
@@ -309,7 +309,7 @@ class Trace:
                 if known is not None:
                     return Tracer(self, known, self.tracers[known.id]._val)
         kept = None
-        if (self._weak_at is not None and type(value) is np.ndarray and value.size >= self._weak_at
+        if (self.weak_at is not None and type(value) is np.ndarray and value.size >= self.weak_at
                 and abstract.recomputable(primitive)):
             kept = abstract.Pending.held_weakly(
                 value, primitive, [self.tracers[v.id]._val if isinstance(v, Var) else v.value for v in inputs], params)
