@@ -87,6 +87,22 @@ def test_mlp_gives_numpy_gradient(client):
     check_same_gradient(mlp, params, X, y, Xd, yd, client)
 
 
+def test_large_numpy_weights_with_dask_data(client):
+    # W has more than large_at (65,536) elements: NumPy values that large are worked out from
+    # their shapes while tracing; met with Dask data they are computed by Dask instead
+    def features(W, X, y):
+        s = np.sum(np.tanh(W), axis=0)  # (20,000,) from W's (4, 20,000): worked out from shapes
+        z = (X[:, :1] * s) @ np.linspace(-1.0, 1.0, W.shape[1]) / W.shape[1]  # (240, 1) * (20,000,)
+        return np.mean((np.tanh(X @ W) @ np.linspace(-1.0, 1.0, W.shape[1]) + z - y) ** 2)
+
+    X, y, Xd, yd = data()
+    W = np.random.default_rng(2).standard_normal((4, 20_000)) * 0.1
+    numpy_grad = td.grad(features, argnums=(0,))(W, X, y)
+    with never_gathered():
+        lazy = td.grad(features, argnums=(0,))(W, Xd, yd)
+    np.testing.assert_allclose(client.compute(lazy[0], sync=True), numpy_grad[0], rtol=0, atol=1e-10)
+
+
 def test_value_dependent_branch_takes_both_paths(client):
     X, y, Xd, yd = data()
     w = np.array([0.5, -1.0, 0.25, 2.0])

@@ -134,6 +134,8 @@ def evaluate(primitive, operands: list, params: dict, at: int = 0):
     if (not recomputable(primitive) or not primitive.differentiable
             or primitive.is_view and not is_pending(operands[0])):
         return None
+    if not all(isinstance(o, _KNOWN_OPERANDS) for o in operands):
+        return None  # (a Dask or CuPy array: its library computes it, lazily for Dask)
     waiting = any(is_pending(o) for o in operands)
     if primitive.elementwise:
         shape = np.broadcast_shapes(*(_shape(o) for o in operands))
@@ -166,6 +168,9 @@ def evaluate(primitive, operands: list, params: dict, at: int = 0):
     if CHECK_SHAPES:
         pending.force()
     return pending
+
+
+_KNOWN_OPERANDS = (Pending, np.ndarray, np.generic, int, float, complex)  # (bool is an int)
 
 
 def _shape(value) -> tuple:
