@@ -9,6 +9,7 @@ the user's code (when one is known), its type and the line that made it::
 """
 from __future__ import annotations
 
+import functools
 import linecache
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,13 +177,19 @@ class SourceLocation:
 
     @classmethod
     def at(cls, filename: str, lineno: int) -> "SourceLocation":
-        """The location, with its line's text read from the file."""
-        return cls(filename, lineno, linecache.getline(filename, lineno).strip())
+        """The location, with its line's text read from the file (one object per line: a loop
+        records the same few lines thousands of times)."""
+        return _location_at(cls, filename, lineno)
 
     def __str__(self) -> str:
         import os
 
         return f"{os.path.basename(self.filename)}:{self.lineno}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _location_at(cls, filename: str, lineno: int) -> SourceLocation:
+    return cls(filename, lineno, linecache.getline(filename, lineno).strip())
 
 
 @dataclass
