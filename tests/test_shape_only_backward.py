@@ -74,6 +74,32 @@ def test_tracing_keeps_no_more_temporaries_than_the_function(not_checking):
     assert peaks["strong"] > peaks["weak"] + depth, peaks
 
 
+def test_values_a_guard_computes_live_as_long_as_the_users_code_holds_them(not_checking):
+    # Large forward values are worked out from shapes; a guard at each step computes the step's
+    # values. Those must then die with the user's variables, as if computed when made: a trace
+    # holding each computed step would take depth arrays more.
+    n, depth = 200_000, 24
+
+    def guarded(x):
+        for _ in range(depth):
+            x = np.sin(x) * 0.9 + 0.1
+            if np.max(x) > 10.0:  # (never: a guard that reads each step's value)
+                x = x * 0.5
+        return np.sum(x)
+
+    x = np.linspace(-1.0, 1.0, n)
+    gc.collect()
+    tracemalloc.start()
+    got = td.grad(guarded)(x)
+    peak = tracemalloc.get_traced_memory()[1] / x.nbytes
+    tracemalloc.stop()
+    expected, y = np.ones(n), x
+    for _ in range(depth):
+        expected, y = expected * np.cos(y) * 0.9, np.sin(y) * 0.9 + 0.1
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert peak < depth + 8, peak  # (the generated code's depth saved inputs, and a few)
+
+
 FUNCTIONS = {
     "chain": lambda x: np.sum(np.sin(x) * np.exp(-x ** 2) + np.tanh(x) * np.log1p(x ** 2)),
     "reductions and reshapes": lambda x: np.sum(np.max(x.reshape(3, 4), axis=1) ** 2)

@@ -42,6 +42,7 @@ import weakref
 import numpy as np
 
 _UNSET = object()
+UNSET = _UNSET  # what Pending.known() returns for a value not at hand
 CHECK_SHAPES = os.environ.get("TRACEDIFF_CHECK_SHAPES", "") not in ("", "0")
 
 
@@ -52,7 +53,7 @@ class Pending:
     too: the value while the user's code keeps it, computed again if needed after that.
     """
 
-    __slots__ = ("shape", "dtype", "sample", "primitive", "operands", "params", "value", "ref")
+    __slots__ = ("shape", "dtype", "sample", "primitive", "operands", "params", "value", "ref", "holder")
 
     def __init__(self, shape, dtype, sample, primitive, operands, params):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
@@ -60,6 +61,9 @@ class Pending:
         self.primitive, self.operands, self.params = primitive, operands, params
         self.value = _UNSET
         self.ref = None  # a weak reference to the value, when computed and held weakly
+        # For a forward value: a weak reference to the tracer the user's code holds. Once
+        # computed, the value is that tracer's while it lives, and held weakly here.
+        self.holder = None
 
     @classmethod
     def held_weakly(cls, value: np.ndarray, primitive, operands: list, params: dict) -> "Pending":
@@ -82,11 +86,13 @@ class Pending:
 
     def force(self):
         """The value, computing it and the pending values it is made from (iteratively: a
-        backward pass may be thousands of values deep). Computed values are kept."""
+        backward pass may be thousands of values deep). Computed values are kept; a forward
+        value's array (see ``holder``) lives as long as the user's tracer of it, as if it had
+        been computed when the user's code made it."""
         value = self.known()
         if value is not _UNSET:
             return value
-        todo = [self]
+        todo, forward = [self], []
         while todo:
             p = todo[-1]
             if p.known() is not _UNSET:
@@ -99,8 +105,17 @@ class Pending:
             todo.pop()
             p.value = p.primitive.impl(*concrete(p.operands), **p.params)
             _check(p, p.value)
-            p.operands = p.ref = None  # computed: what it was made from may go
-        return self.value
+            if p.holder is not None and type(p.value) is np.ndarray:
+                forward.append(p)
+            else:
+                p.operands = p.ref = None  # computed: what it was made from may go
+        value = self.value
+        for p in forward:  # (kept until now: the values after them were computed from them)
+            tracer = p.holder()
+            if tracer is not None and tracer._val is p:
+                tracer._val = p.value
+            p.ref, p.value = weakref.ref(p.value), _UNSET
+        return value
 
     def __repr__(self) -> str:
         return f"Pending({self.primitive.name}, {self.shape}, {self.dtype})"

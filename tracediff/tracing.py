@@ -12,6 +12,7 @@ import gc
 import sys
 import threading
 import types
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -207,6 +208,7 @@ class Trace:
 
     def __init__(self):
         self.inputs: list[Var] = []
+        self.input_ids: set = set()
         self.nodes: list[Node] = []
         self.closed = False
         self.backward_of: Node | None = None  # set while reverse mode runs a node's rule
@@ -244,7 +246,10 @@ class Trace:
         # Reverse mode reads forward values through its own tracer of each var: the one handed
         # to user code may be rebound by in-place operations or marked stale.
         self.tracers.append(Tracer(self, var, value if kept is None else kept))
-        return Tracer(self, var, value)
+        tracer = Tracer(self, var, value)
+        if type(value) is abstract.Pending and self.in_user_code and value.holder is None:
+            value.holder = weakref.ref(tracer)  # (a forward value: see Pending.force)
+        return tracer
 
     @contextlib.contextmanager
     def backward_of_node(self, node):
@@ -259,7 +264,21 @@ class Trace:
     def new_input(self, value, requires_grad: bool) -> "Tracer":
         tracer = self._new_tracer(value, requires_grad)
         self.inputs.append(tracer._var)
+        self.input_ids.add(tracer._var.id)
         return tracer
+
+    def computes_at_once(self, args) -> bool:
+        """Whether a forward operation on ``args`` is computed now rather than worked out from
+        shapes: when an operand is a value computed earlier and at hand (a guard needed it). It
+        is alive now, but may not be when something needs the result, and computing it again
+        would go back a whole chain (a guard at each step of a loop)."""
+        for a in args:
+            if isinstance(a, Tracer) and a._var.id not in self.input_ids:
+                value = a._val
+                if type(value) is not abstract.Pending or value.known() is not abstract.UNSET:
+                    if getattr(value, "size", 0) >= self.pending_at:
+                        return True
+        return False
 
     def lift(self, tracer: "Tracer") -> "Tracer":
         """``tracer`` of an enclosing trace as an input of this one (the same input each time)."""
@@ -393,7 +412,9 @@ def _bind_traced(trace, primitive, args, params):
     if primitive.decides is not None:
         primitive.decides(*args)
     values = [a._val if isinstance(a, Tracer) else plain(a) for a in args]
-    value = None if trace.pending_at is None else abstract.evaluate(primitive, values, params, trace.pending_at)
+    value = None
+    if trace.pending_at is not None and not (trace.in_user_code and trace.computes_at_once(args)):
+        value = abstract.evaluate(primitive, values, params, trace.pending_at)
     if value is None:
         value = primitive.impl(*abstract.concrete(values), **params)
     out = trace.record(primitive, args, params, value)
@@ -462,7 +483,7 @@ detach = stop_gradient
 class Tracer:
     """A traced value. It behaves like a NumPy array and records what is done with it."""
 
-    __slots__ = ("_trace", "_var", "_val", "_views", "_view_of", "_view_kind", "_view_unsure")
+    __slots__ = ("_trace", "_var", "_val", "_views", "_view_of", "_view_kind", "_view_unsure", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, trace: Trace, var: Var, value):
