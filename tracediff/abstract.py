@@ -42,7 +42,6 @@ import weakref
 import numpy as np
 
 _UNSET = object()
-UNSET = _UNSET  # what Pending.known() returns for a value not at hand
 CHECK_SHAPES = os.environ.get("TRACEDIFF_CHECK_SHAPES", "") not in ("", "0")
 
 

@@ -48,8 +48,6 @@ def leaf_signature(leaf) -> Any:
     """What of ``leaf`` the generated code is specialized on; raises for unusable arguments."""
     if isinstance(leaf, (np.ndarray, Tracer, np.generic)):
         return (leaf.shape, leaf.dtype)
-    if library_of(leaf) is not None:  # a Dask or CuPy array: its library is part of the key
-        return library_signature(leaf)
     if isinstance(leaf, float):
         return FLOAT
     if isinstance(leaf, complex):
@@ -58,6 +56,8 @@ def leaf_signature(leaf) -> Any:
         return GENERATOR
     if is_runtime_int(leaf):
         return SCALARS[type(leaf)]
+    if library_of(leaf) is not None:  # a Dask or CuPy array: its library is part of the key
+        return library_signature(leaf)
     if isinstance(leaf, Static):
         return ("static", type(leaf.value), leaf)
     problem = unusable(leaf, "...")

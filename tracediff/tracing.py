@@ -273,11 +273,9 @@ class Trace:
         is alive now, but may not be when something needs the result, and computing it again
         would go back a whole chain (a guard at each step of a loop)."""
         for a in args:
-            if isinstance(a, Tracer) and a._var.id not in self.input_ids:
-                value = a._val
-                if type(value) is not abstract.Pending or value.known() is not abstract.UNSET:
-                    if getattr(value, "size", 0) >= self.pending_at:
-                        return True
+            if isinstance(a, Tracer) and a._var.id not in self.input_ids and not abstract.is_pending(a._val):
+                if getattr(a._val, "size", 0) >= self.pending_at:
+                    return True
         return False
 
     def lift(self, tracer: "Tracer") -> "Tracer":
