@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tracediff as td
-from tracediff import rolling
+from tracediff import api, rolling
 from tracediff.ir import Var
 
 
@@ -137,15 +137,27 @@ def test_an_exported_rolled_gradient_runs(tmp_path):
     np.testing.assert_allclose(module.grad_simulate(P, 50), g(P, 50), rtol=1e-12, atol=0)
 
 
-def test_vjp_of_a_looped_function():
+def vjp_source(f, *primals) -> str:
+    compiled = api.compiled_per_function(api._vjp_cache, f, api._VJPFunction, len(primals))
+    return compiled._call(primals, {})[0].module.source
+
+
+@pytest.mark.parametrize("n", [10, 60])
+def test_vjp_of_a_looped_function_rolls_forward_and_backward(n):
     x = np.array([0.3, -0.2, 0.7])
-    f = lambda y: np.sin(damped(y, 10)) * y  # noqa: E731
+    f = lambda y: np.sin(damped(y, n)) * y  # noqa: E731
     out, pullback = td.vjp(f, x)
     ct = np.array([1.0, -2.0, 0.5])
     with td.optimizations(disable="roll_loops"):
         out_plain, pullback_plain = td.vjp(f, x)
     np.testing.assert_array_equal(out, out_plain)
-    np.testing.assert_allclose(pullback(ct), pullback_plain(ct), rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(pullback(ct), pullback_plain(ct))
+    np.testing.assert_allclose(pullback(ct)[0], td.grad(lambda y: np.sum(f(y) * ct))(x), rtol=1e-12)
+    source = vjp_source(f, x)
+    backward = source[source.index("def backward"):]
+    # the residuals reach the backward function as one tuple, read with the loop's counter
+    assert for_loops(backward) >= 1 and re.search(r"residuals\[-?\d* ?\*? ?i", backward), backward
+    assert len(source.splitlines()) < 150, source
 
 
 def test_short_loops_stay_unrolled_and_the_switch_turns_rolling_off():

@@ -570,8 +570,12 @@ class _VJPFunction(_Compiled):
         fwd = codegen.FunctionSpec(f"forward_{name}", primal_vars, fwd_nodes, out_outputs + residuals,
                                    call.dynamic_names)
         ct_names = [f"g_out{i}" for i in range(len(ct_vars))]
-        bwd = codegen.FunctionSpec(f"backward_{name}", residuals + ct_vars, bwd_nodes,
-                                   graph.outputs[len(out_leaves):], [None] * len(residuals) + ct_names)
+        # The residuals reach the backward function as one tuple, read residuals[k]: a loop's
+        # iterations then read residuals[a * i + b], and the backward loop rolls too.
+        packed = Var("residuals", (), np.dtype(object))
+        bwd = codegen.FunctionSpec(f"backward_{name}", [packed] + ct_vars, bwd_nodes,
+                                   graph.outputs[len(out_leaves):], ["residuals"] + ct_names,
+                                   packed=packed, packed_items=residuals)
         module = _generate(call, graph, [fwd, bwd], f"vjp of {_fun_name(self.fun)}")
         every = tuple(range(len(call.arg_leaf_ranges)))
         finish, finish_traced = (_grad_finisher(call, every, every, False, False, None, convert)
@@ -690,7 +694,7 @@ def vjp(fun: Callable, *primals) -> tuple[Any, Callable]:
             flat = interpret(spec.graph, [*primal_leaves, *cts])
             return spec.extra["finish_traced"](flat[n_out:])
         try:
-            return spec.finish(spec.extra["backward"](*residuals, *cts))
+            return spec.finish(spec.extra["backward"](tuple(residuals), *cts))
         except GuardFailed:
             pass
         # A rule decided on the cotangent's values (an `if` on g), which the code was traced with

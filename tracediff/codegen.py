@@ -74,6 +74,10 @@ class FunctionSpec:
     outputs: list  # Var or Literal
     param_names: list = field(default_factory=list)  # readable names for params, same order
     output_names: list = field(default_factory=list)  # names for outputs the user's code left unnamed
+    # Values the function reads as items of one parameter (``packed``, a tuple): ``residuals[k]``
+    # for td.vjp's backward function, so that a rolled loop reads ``residuals[2 * i + 1]``
+    packed: Var | None = None
+    packed_items: list = field(default_factory=list)  # Var
 
 
 @dataclass
@@ -693,8 +697,10 @@ def _evaluated_at(items: list, index: int) -> int:
 
 
 def _function(spec: FunctionSpec, module: _Module) -> list[str]:
-    entries, in_loop = roll(spec.nodes) if enabled("roll_loops") else (spec.nodes, {})
-    build = _Builder(module, in_loop, spec.nodes)
+    packed_at = {v.id: k for k, v in enumerate(spec.packed_items)}
+    packed = {var_id: (id(spec.packed), k) for var_id, k in packed_at.items()}
+    entries, in_loop = roll(spec.nodes, packed=packed) if enabled("roll_loops") else (spec.nodes, {})
+    build = _Builder(module, in_loop, spec.nodes, spec.packed, packed_at)
     if in_loop:
         build.mark_saved(entries, spec.outputs)
     for entry in entries:
@@ -734,8 +740,10 @@ def _function(spec: FunctionSpec, module: _Module) -> list[str]:
 class _Builder:
     """Items and comment blocks of one function, node by node and rolled loop by rolled loop."""
 
-    def __init__(self, module: _Module, in_loop: dict, nodes: list):
+    def __init__(self, module: _Module, in_loop: dict, nodes: list, packed: Var | None = None,
+                 packed_at: dict | None = None):
         self.module, self.in_loop, self.nodes = module, in_loop, nodes
+        self.packed, self.packed_at = packed, packed_at or {}  # (see FunctionSpec.packed)
         self.items: list[_Item] = []
         self.headers: list = []  # (comment or None, in the backward pass) per block
         self.key, self.backward_seen, self.new_block = object(), False, False
@@ -805,7 +813,8 @@ class _Builder:
         iteration, an element of the saved list for another one."""
         where = self.in_loop.get(v.id) if isinstance(v, Var) else None
         if where is None:
-            return v
+            k = self.packed_at.get(v.id) if isinstance(v, Var) else None
+            return v if k is None else _Indexed(self.packed, k, v)
         loop, t, q = where
         if t == loop.count - 1:
             return loop.nodes[q].out
@@ -904,6 +913,8 @@ class _Builder:
             return loop.nodes[cls[1]].out
         if kind == "carry":
             return carried[cls[1]]
+        if kind == "row" and isinstance(v, Var):  # an item of the packed parameter
+            return _Indexed(self.packed, (*cls[2:], counter), v)
         if kind == "row":
             return _Indexed(None, (*cls[2:], counter), v, array=row_of(v)[0], array_name=v.row and v.row[2])
         earlier, q, a, b = cls[1:]  # "iter": iteration a*counter + b of an earlier loop

@@ -57,10 +57,11 @@ class Loop:
     period: int
 
 
-def roll(nodes: list, min_blocks: int | None = None) -> tuple[list, dict]:
+def roll(nodes: list, min_blocks: int | None = None, packed: dict | None = None) -> tuple[list, dict]:
     """``nodes`` with each maximal run of at least ``min_blocks`` (default: switches.roll_at())
     isomorphic blocks replaced by a :class:`Loop`, and {var id: (loop, iteration, offset)} for
-    every value the runs define."""
+    every value the runs define. ``packed``: {var id: (key, k)} for parameters that are item k of
+    one sequence (td.vjp's residuals), which iterations may read moving with the counter."""
     min_blocks = max(2, min_blocks or roll_at())
     if len(nodes) < min_blocks:
         return list(nodes), {}
@@ -84,7 +85,7 @@ def roll(nodes: list, min_blocks: int | None = None) -> tuple[list, dict]:
             # a position that fails costs little however long the repetition goes on)
             blocks = _repeats(sigs, i, period, min_blocks)
             if blocks >= min_blocks:
-                found = _verify(nodes, sigs, position, in_loop, i, period, min_blocks)
+                found = _verify(nodes, sigs, position, in_loop, i, period, min_blocks, packed or {})
                 if found is not None:
                     break
         if found is None:
@@ -167,7 +168,7 @@ def _same_block(sigs: list, first: list, base: int) -> bool:
     return base + period <= len(sigs) and sigs[base] == first[0] and sigs[base:base + period] == first
 
 
-def _describe(nodes, position, in_loop, start, period, j) -> list | None:
+def _describe(nodes, position, in_loop, start, period, j, packed: dict) -> list | None:
     """Each operand's raw class in block ``j`` of a run from ``start`` (iterations of earlier runs
     by number), or None when an operand reads a block further back than the previous one."""
     base = start + j * period
@@ -181,7 +182,9 @@ def _describe(nodes, position, in_loop, start, period, j) -> list | None:
                 row.append(("inv", _constant_key(v)) if of is None else ("row", id(of[0]), of[1]))
                 continue
             p = position.get(v.id)
-            if p is None or p < start:
+            if p is None and v.id in packed:  # item k of a packed parameter
+                row.append(("row", *packed[v.id]))
+            elif p is None or p < start:
                 where = in_loop.get(v.id)
                 row.append(("inv", ("var", v.id)) if where is None else ("iter", where[0], where[2], where[1]))
             elif p >= base:
@@ -198,16 +201,16 @@ def _describe(nodes, position, in_loop, start, period, j) -> list | None:
     return rows
 
 
-def _verify(nodes, sigs, position, in_loop, start, period, min_blocks, shifted=False) -> Loop | None:
+def _verify(nodes, sigs, position, in_loop, start, period, min_blocks, packed: dict, shifted=False) -> Loop | None:
     """The longest run of isomorphic blocks from ``start`` (or, when the first block differs from
     the others in more than its carried operands, from the next block), or None. The caller has
     checked that the signatures of ``min_blocks`` blocks repeat."""
     first_sigs = sigs[start:start + period]
     if not _same_block(sigs, first_sigs, start + period):
         return None
-    one = _describe(nodes, position, in_loop, start, period, 1)
+    one = _describe(nodes, position, in_loop, start, period, 1, packed)
     # (with two blocks, an earlier run's iteration read in them counts as not moving)
-    two = _describe(nodes, position, in_loop, start, period, 2) if _same_block(sigs, first_sigs, start + 2 * period) else one
+    two = _describe(nodes, position, in_loop, start, period, 2, packed) if _same_block(sigs, first_sigs, start + 2 * period) else one
     if one is None or two is None:
         return None
     template = _template(one, two)
@@ -215,18 +218,18 @@ def _verify(nodes, sigs, position, in_loop, start, period, min_blocks, shifted=F
         return None
     count = 2 if two is one else 3
     while _same_block(sigs, first_sigs, start + count * period):
-        row = _describe(nodes, position, in_loop, start, period, count)
+        row = _describe(nodes, position, in_loop, start, period, count, packed)
         if row is None or not _matches(row, template, count):
             break
         count += 1
     if count < min_blocks:
         return None
-    first = _describe(nodes, position, in_loop, start, period, 0)
+    first = _describe(nodes, position, in_loop, start, period, 0, packed)
     inits = _inits(nodes, start, period, first, template) if first is not None else None
     if inits is None:
         if count - 1 < min_blocks or shifted:
             return None
-        return _verify(nodes, sigs, position, in_loop, start + period, period, min_blocks, shifted=True)
+        return _verify(nodes, sigs, position, in_loop, start + period, period, min_blocks, packed, shifted=True)
     block = nodes[start + period:start + 2 * period]
     return Loop(count, block, template, inits, start, period)
 
