@@ -12,12 +12,12 @@ before they are timed. Runs only when dask[array] and distributed are installed.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 import tracediff as td
+from .bench import median_time
 
 
 def log_loss(w, X, y):
@@ -37,20 +37,10 @@ class DaskResult:
         return self.rows / self.seconds
 
 
-def _best_of(call, repeats: int) -> float:
-    """The shortest of ``repeats`` timed calls (after one untimed call that traces)."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def run(rows: int = 2_000_000, d: int = 10, rows_per_chunk: int = 100_000, workers=(1, 2),
         repeats: int = 3) -> list[DaskResult]:
-    """Time the gradient on NumPy, then on Dask with each number of ``workers``."""
+    """Time the gradient on NumPy, then on Dask with each number of ``workers`` (median of
+    ``repeats`` calls each)."""
     import dask.array as da
     import distributed
 
@@ -62,7 +52,7 @@ def run(rows: int = 2_000_000, d: int = 10, rows_per_chunk: int = 100_000, worke
     w = np.linspace(-0.5, 0.5, d)
     grad = td.grad(log_loss)
     expected = grad(w, X, y)
-    results = [DaskResult("numpy", 0, _best_of(lambda: grad(w, X, y), repeats), rows)]
+    results = [DaskResult("numpy", 0, median_time(lambda: grad(w, X, y), 0, repeats), rows)]
     for n in workers:
         with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                       silence_logs=50) as cluster, distributed.Client(cluster) as client:
@@ -71,7 +61,7 @@ def run(rows: int = 2_000_000, d: int = 10, rows_per_chunk: int = 100_000, worke
             got = client.compute(grad(w, Xd, yd), sync=True)
             if not np.allclose(got, expected, rtol=0, atol=1e-10):
                 raise AssertionError(f"the Dask gradient on {n} worker(s) differs from NumPy's")
-            seconds = _best_of(lambda: client.compute(grad(w, Xd, yd), sync=True), repeats)
+            seconds = median_time(lambda: client.compute(grad(w, Xd, yd), sync=True), 0, repeats)
             results.append(DaskResult(f"dask, {n} worker{'s' * (n > 1)}", n, seconds, rows))
     return results
 

@@ -385,16 +385,14 @@ class _Module:
         if node.out is None:  # run for its effect only
             return [ast.Expr(prim.emit(args, **params))], None
         target = ast.Name(id=_placeholder(node.out), ctx=ast.Store())
-        if self.library != "numpy":  # the same calls, written so that Dask and CuPy take them
-            emit = array_libraries.NEUTRAL_EMIT.get(prim.name, prim.emit)
-            if prim.emit_statements is not None:
-                return array_libraries.made_like_inputs(prim.emit_statements(target, args, **params)), None
-            value = array_libraries.made_like_inputs([emit(args, **params)])[0]
-            value.td_node = node
-            return [ast.Assign(targets=[target], value=value)], target.id
+        neutral = self.library != "numpy"  # the same calls, written so that Dask and CuPy take them
         if prim.emit_statements is not None:
-            return prim.emit_statements(target, args, **params), None
-        value = prim.emit(args, **params)
+            stmts = prim.emit_statements(target, args, **params)
+            return (array_libraries.made_like_inputs(stmts) if neutral else stmts), None
+        emit = array_libraries.NEUTRAL_EMIT.get(prim.name, prim.emit) if neutral else prim.emit
+        value = emit(args, **params)
+        if neutral:
+            value = array_libraries.made_like_inputs([value])[0]
         value.td_node = node  # found again wherever folding moves it (see _reuse_dead_buffers)
         return [ast.Assign(targets=[target], value=value)], target.id
 
