@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import array_libraries, codegen, passes, switches
+from . import array_libraries, codegen, long_loops, passes, switches
 from .array_construction import intercept, release
 from .autodiff import backward
 from .cache import (
@@ -423,20 +423,22 @@ class _Compiled:
                 return _as_replayed(spec), interpret(spec.graph, inputs)
             except GuardFailed:
                 continue
-        spec = self._build(*concrete)
+        spec = self._build(*concrete, whole=True)  # (its graph is interpreted: every iteration in it)
         if "lifted" in spec.extra:  # built for these enclosing values only: not kept
             return _run_lifted(spec, inputs)
         spec.reason, spec.signature = "called on traced values", describe_key(spec)
         spec = self._cache.add(key, spec, self)
         return _as_replayed(spec), interpret(spec.graph, inputs)
 
-    def _build(self, args, kwargs) -> Specialization:
+    def _build(self, args, kwargs, whole: bool = False) -> Specialization:
+        """Trace and compile; ``whole``: a graph holding every iteration of long loops (one to
+        interpret or show), never one built from a few of them (long_loops.py)."""
         self._cache.traces += 1
         with _collector_paused(), _naming(self.fun):
             call = _TracedCall(self.fun, args, kwargs, self._argnums)
             intercept()  # user-written rules run in reverse mode: np.array([g0, g1]) there too
             try:
-                spec = self._compile(call)
+                spec = self._compile(call, whole)
             finally:
                 release()
                 call.finish()
@@ -458,7 +460,14 @@ class _Compiled:
 
     def ir(self, *args, **kwargs) -> Graph:
         """The optimized IR graph (forward and backward) for these arguments."""
-        return self._spec_for(args, kwargs).graph
+        spec = self._spec_for(args, kwargs)
+        if "long loops" not in spec.extra:
+            return spec.graph
+        traces = self._cache.traces  # (the cached code was built from a few iterations: not a call)
+        try:
+            return self._build(*self._marked(args, kwargs), whole=True).graph
+        finally:
+            self._cache.traces = traces
 
     def _spec_for(self, args, kwargs) -> Specialization:
         # Finding the specialization runs its guards; it is not a call, so it is not counted.
@@ -514,31 +523,46 @@ class GradFunction(_Compiled):
         return GradFunction(self.fun, argnums, self.has_aux, self.with_value, self._cache.limit,
                             static_argnums, self.static_argnames, self.holomorphic)
 
-    def _compile(self, call: _TracedCall) -> Specialization:
+    def _compile(self, call: _TracedCall, whole: bool = False) -> Specialization:
         out, aux = _split_aux(call.out, self.has_aux, self.fun)
         _check_scalar(out, self.fun, self.kind, self.has_aux, self.holomorphic)
         if self.holomorphic:
             _check_holomorphic_arguments(call, self.fun, self.kind)
-        # The seed is the output's cotangent: 1 for a real loss; for holomorphic=True, the complex
-        # cotangent 1 makes the rules give f'(z). A Python float is weak under NumPy's promotion:
-        # float32 work stays float32.
-        seed = 1.0
-        loss = np.reshape(out, ()) if np.ndim(out) else out  # a (1,) or (1, 1) loss is a scalar too
-        grads = backward(call.trace, [loss], [seed], call.diff_vars)
         aux_leaves, aux_tree = flatten(aux)
-        outputs = ([_as_operand(out)] if self.with_value else []) + [g._var for g in grads]
-        outputs += [_as_operand(a) for a in aux_leaves]
-        graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, outputs))
         name = _fun_name(self.fun)
         output_names = (["value"] * self.with_value + [f"g_{v.name or 'arg'}" for v in call.diff_vars]
                         + ["aux"] * len(aux_leaves))  # for outputs the user's code left unnamed
-        fn = codegen.FunctionSpec(f"{self.kind}_{_identifier(name)}", graph.inputs, graph.nodes,
-                                  graph.outputs, call.dynamic_names, output_names)
-        module = _generate(call, graph, [fn], f"{self.kind} of {name}")
+        fn_name = f"{self.kind}_{_identifier(name)}"
+
+        def build(value_of=lambda x: x):
+            """The gradient's graph and source, from the trace's nodes as they are (long_loops.py
+            calls it on traces with only a few of a long loop's iterations, whose last iteration's
+            values ``value_of`` gives for the real last one's)."""
+            # The seed is the output's cotangent: 1 for a real loss; for holomorphic=True, the
+            # complex cotangent 1 makes the rules give f'(z). A Python float is weak under NumPy's
+            # promotion: float32 work stays float32.
+            loss = value_of(out)
+            loss = np.reshape(loss, ()) if np.ndim(loss) else loss  # a (1,) or (1, 1) loss is a scalar too
+            grads = backward(call.trace, [loss], [1.0], call.diff_vars)
+            outputs = ([_as_operand(value_of(out))] if self.with_value else []) + [g._var for g in grads]
+            outputs += [_as_operand(value_of(a)) for a in aux_leaves]
+            graph = passes.optimize(Graph(call.trace.inputs, call.trace.nodes, outputs))
+            fn = codegen.FunctionSpec(fn_name, graph.inputs, graph.nodes, graph.outputs, call.dynamic_names,
+                                      output_names)
+            return graph, _render(call, graph, [fn], f"{self.kind} of {name}")
+
+        built = None
+        if not whole and call.library == "numpy":
+            returned = [_as_operand(x) for x in [out, *aux_leaves]]
+            built = long_loops.build(call.trace, [v for v in returned if isinstance(v, Var)], build)
+        graph, rendered = built or build()
+        module = codegen.load(rendered)
         finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,
                                     convert) for convert in (True, False)]
-        spec = Specialization(module, graph, module.function(fn.name), finishers[0])
+        spec = Specialization(module, graph, module.function(fn_name), finishers[0])
         spec.extra["finish_traced"] = finishers[1]
+        if built is not None:
+            spec.extra["long loops"] = True  # graph: the trace with a few of each long loop's iterations
         return spec
 
 
@@ -551,7 +575,7 @@ class _VJPFunction(_Compiled):
 
     kind = "vjp"
 
-    def _compile(self, call: _TracedCall) -> Specialization:
+    def _compile(self, call: _TracedCall, whole: bool = False) -> Specialization:
         out_leaves, out_tree = flatten(call.out)
         cts = []
         for leaf in out_leaves:
@@ -576,7 +600,7 @@ class _VJPFunction(_Compiled):
         bwd = codegen.FunctionSpec(f"backward_{name}", [packed] + ct_vars, bwd_nodes,
                                    graph.outputs[len(out_leaves):], ["residuals"] + ct_names,
                                    packed=packed, packed_items=residuals)
-        module = _generate(call, graph, [fwd, bwd], f"vjp of {_fun_name(self.fun)}")
+        module = codegen.load(_render(call, graph, [fwd, bwd], f"vjp of {_fun_name(self.fun)}"))
         every = tuple(range(len(call.arg_leaf_ranges)))
         finish, finish_traced = (_grad_finisher(call, every, every, False, False, None, convert)
                                  for convert in (True, False))
@@ -737,16 +761,16 @@ def _without_gathering(run, what: str):
     return guarded
 
 
-def _generate(call: _TracedCall, graph: Graph, functions: list, title: str):
+def _render(call: _TracedCall, graph: Graph, functions: list, title: str) -> codegen.Rendered:
     """The module of ``functions`` (of ``graph``), for the library of ``call``'s arrays."""
     if call.library != "numpy":
         array_libraries.check_neutral(graph.nodes, _fun_name(call.fun), call.library)
-    module = codegen.generate(functions, title, like=call.like)
-    if call.library == "cupy" and module.constants:  # (CuPy refuses NumPy operands)
+    rendered = codegen.render(functions, title, like=call.like)
+    if call.library == "cupy" and rendered.constants:  # (CuPy refuses NumPy operands)
         raise array_libraries.ArrayLibraryError(
-            f"{_fun_name(call.fun)} reads the NumPy arrays {', '.join(module.constants)} from outside its "
+            f"{_fun_name(call.fun)} reads the NumPy arrays {', '.join(rendered.constants)} from outside its "
             "arguments, and CuPy does not compute with NumPy arrays; pass them as CuPy arguments")
-    return module
+    return rendered
 
 
 def _split_aux(out, has_aux, fun):

@@ -361,6 +361,11 @@ class _Module:
             node = ast.Subscript(value=rows, slice=_index_expression(v.index), ctx=ast.Load())
             node.td_ndim = len(v.var.shape)
             return node
+        if isinstance(v, Literal) and v.row is not None:  # data[t] read from outside: data[3]
+            array, k, name = v.row
+            node = ast.Subscript(value=self.literal(array, name), slice=ast.Constant(k), ctx=ast.Load())
+            node.td_ndim = np.ndim(v.value)
+            return node
         node = self.literal(v.value, v.name) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
         node.td_ndim = np.ndim(v.value) if isinstance(v, Literal) else len(v.shape)  # 0: maybe a float
         return node
@@ -1162,11 +1167,30 @@ def _constant_comments(arrays: dict) -> list[str]:
     return lines
 
 
+@dataclass
+class Rendered:
+    """A module's source before it is compiled, with what its namespace will hold."""
+
+    source: str
+    functions: str  # the source of the functions alone (what export reuses)
+    title: str
+    guards: list  # Node, in the order of their guard index
+    constants: dict  # name -> array
+    callables: dict  # name -> a user primitive's function
+    modules: dict  # name -> a module besides NumPy
+    like: object = None  # a Dask or CuPy array of the inputs (see generate)
+
+
 def generate(functions: list[FunctionSpec], title: str, like=None) -> GeneratedModule:
     """Render ``functions`` into one module, compile it and register its source for tracebacks.
 
     ``like``: a Dask or CuPy array of the inputs, for code that runs on that library's arrays
     (array_libraries.py); None for NumPy's."""
+    return load(render(functions, title, like))
+
+
+def render(functions: list[FunctionSpec], title: str, like=None) -> Rendered:
+    """The source of ``functions`` as one module (see generate), not compiled yet."""
     library = "numpy" if like is None else array_libraries.library_of(like)
     module = _Module(library)
     module.reserved.update(spec.name for spec in functions)
@@ -1185,15 +1209,23 @@ def generate(functions: list[FunctionSpec], title: str, like=None) -> GeneratedM
     if constants:
         header += ["", *constants]
     source = "\n".join(header) + "\n\n\n" + functions_source
-    namespace: dict = {"np": np, "GuardFailed": GuardFailed, **module.modules, **module.arrays, **module.functions}
-    if library != "numpy":
-        namespace[array_libraries.LIKE] = array_libraries.prototype(like)
-    filename = _dump(source, title) or _register(source, title)
-    exec(compile(source, filename, "exec"), namespace)
+    return Rendered(source, functions_source, title, module.guards, dict(module.arrays), dict(module.functions),
+                    dict(module.modules), like)
+
+
+def load(rendered: Rendered) -> GeneratedModule:
+    """Compile a rendered module and register its source (``TRACEDIFF_DUMP_DIR``: write it)."""
+    namespace: dict = {"np": np, "GuardFailed": GuardFailed, **rendered.modules, **rendered.constants,
+                       **rendered.callables}
+    if rendered.like is not None:
+        namespace[array_libraries.LIKE] = array_libraries.prototype(rendered.like)
+    filename = _dump(rendered.source, rendered.title) or _register(rendered.source, rendered.title)
+    exec(compile(rendered.source, filename, "exec"), namespace)
     namespace["__source_lines__"] = lines = _SourceLines()
     weakref.finalize(lines, linecache.cache.pop, filename, None).atexit = False
-    return GeneratedModule(source, filename, namespace, module.guards, title, functions_source,
-                           dict(module.arrays), dict(module.functions), dict(module.modules))
+    return GeneratedModule(rendered.source, filename, namespace, rendered.guards, rendered.title,
+                           rendered.functions, dict(rendered.constants), dict(rendered.callables),
+                           dict(rendered.modules))
 
 
 def import_lines(modules: dict, source: str) -> list[str]:

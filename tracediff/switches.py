@@ -32,6 +32,7 @@ OPTIMIZATIONS = {
     "reuse_buffers": "results of large values written out= into dead temporaries (codegen.py)",
     "free": "large intermediates deleted after their last use (codegen.py)",
     "roll_loops": "iterations that did the same thing written as one Python for loop (rolling.py)",
+    "long_loops": "a long loop's gradient built from a few of its iterations, its counts then moved on (long_loops.py)",
 }
 
 # Values of at least this many elements get codegen's memory management (reuse_buffers, free,
@@ -40,6 +41,10 @@ LARGE_AT_ELEMENTS = 1 << 16
 # Runs of at least this many iterations that did the same thing become a for loop (roll_loops);
 # the fuzzer lowers it so that short loops and repeated statements exercise rolling too.
 ROLL_AT_BLOCKS = 4
+# Runs of at least this many iterations get their gradient built from a few of them (long_loops)
+# when that walks fewer nodes; the fuzzer lowers it, and below this default the build is used
+# whatever it costs, so that short loops exercise it too.
+LONG_LOOP_AT = 32
 
 
 def _parse(names: str | Iterable[str]) -> frozenset:
@@ -58,6 +63,7 @@ def _parse(names: str | Iterable[str]) -> frozenset:
 _disabled = contextvars.ContextVar("tracediff_disabled", default=_parse(os.environ.get("TRACEDIFF_DISABLE", "")))
 _large_at = contextvars.ContextVar("tracediff_large_at", default=LARGE_AT_ELEMENTS)
 _roll_at = contextvars.ContextVar("tracediff_roll_at", default=ROLL_AT_BLOCKS)
+_long_loop_at = contextvars.ContextVar("tracediff_long_loop_at", default=LONG_LOOP_AT)
 
 
 def enabled(name: str) -> bool:
@@ -67,7 +73,7 @@ def enabled(name: str) -> bool:
 
 def setting() -> tuple:
     """The switches in force, as a hashable value (part of what shares a compiled cache)."""
-    return _disabled.get(), _large_at.get(), _roll_at.get()
+    return _disabled.get(), _large_at.get(), _roll_at.get(), _long_loop_at.get()
 
 
 def large_at() -> int:
@@ -80,14 +86,21 @@ def roll_at() -> int:
     return _roll_at.get()
 
 
+def long_loop_at() -> int:
+    """The number of like iterations from which a loop's gradient is built from a few of them."""
+    return _long_loop_at.get()
+
+
 @contextlib.contextmanager
 def optimizations(disable: str | Iterable[str] = (), *, only: Iterable[str] | None = None,
-                  large_at: int | None = None, roll_at: int | None = None) -> Iterator[None]:
+                  large_at: int | None = None, roll_at: int | None = None,
+                  long_loop_at: int | None = None) -> Iterator[None]:
     """Switch optimizations off for the gradients generated inside the block.
 
     ``disable`` names optimizations (or ``"all"``); ``only`` keeps just the ones it names.
     ``large_at`` changes the element count from which codegen manages memory, ``roll_at`` the
-    number of like iterations from which it writes a loop (both for testing).
+    number of like iterations from which it writes a loop, ``long_loop_at`` the number from which
+    a loop's gradient is built from a few of its iterations (all three for testing).
 
     >>> import numpy as np, tracediff as td
     >>> f = lambda x: np.sum(x) * np.mean(x)
@@ -105,6 +118,8 @@ def optimizations(disable: str | Iterable[str] = (), *, only: Iterable[str] | No
         tokens.append((_large_at, _large_at.set(int(large_at))))
     if roll_at is not None:
         tokens.append((_roll_at, _roll_at.set(max(2, int(roll_at)))))
+    if long_loop_at is not None:
+        tokens.append((_long_loop_at, _long_loop_at.set(max(2, int(long_loop_at)))))
     try:
         yield
     finally:

@@ -59,7 +59,7 @@ class JacobianFunction(_Compiled):
         spec, flat = self._call(args, kwargs)
         return spec.finish(flat)
 
-    def _compile(self, call: _TracedCall) -> Specialization:
+    def _compile(self, call: _TracedCall, whole: bool = False) -> Specialization:
         out, trace, name = call.out, call.trace, _fun_name(self.fun)
         value = out._value if isinstance(out, Tracer) else np.asarray(out)
         shape, dtype = np.shape(value), np.result_type(value)
@@ -186,7 +186,7 @@ class _JVPFunction(_Compiled):
         spec, flat = self._call(primals, {}, extra=tuple(tangents))
         return spec.finish(flat)
 
-    def _compile(self, call: _TracedCall) -> Specialization:
+    def _compile(self, call: _TracedCall, whole: bool = False) -> Specialization:
         out = call.out
         value = out._value if isinstance(out, Tracer) else np.asarray(out)
         n = len(call.diff_vars)

@@ -222,6 +222,12 @@ class ProgramCheck:
         if not np.array_equal(rolled, on, equal_nan=True):
             self.find("passes", "grad, all optimizations with rolling from 2 blocks against from 4",
                       _diff(rolled, on), ["roll_loops"])
+        # Built from a few iterations of each loop of 7 or more (long_loops.py), its integers moved
+        # on: the same code as from the whole trace, so the same numbers to the last bit.
+        few = self.gradient(args, roll_at=2, long_loop_at=2)
+        if not np.array_equal(few, rolled, equal_nan=True):
+            self.find("passes", "grad, built from a few iterations against the whole trace", _diff(few, rolled),
+                      ["long_loops"])
         scale = 1.0 + np.nanmax(np.abs(off), initial=0.0)
         for u in self.directions(args, 2):
             self.compare(1, "grad", self.plain, args, u, STEP, off @ u, scale,
@@ -254,6 +260,9 @@ class ProgramCheck:
         with optimizations(large_at=2):  # built from shapes (abstract.py) at both orders
             gg = api.grad(lambda *a: _dot(api.grad(f, argnums=argnums)(*a), v), argnums=argnums)
             results["grad of grad, built from shapes"] = _flat(_quiet(gg, *args, *ints))
+        with optimizations(roll_at=2, long_loop_at=2):  # the outer gradient from a few iterations
+            gg = api.grad(lambda *a: _dot(api.grad(f, argnums=argnums)(*a), v), argnums=argnums)
+            results["grad of grad, built from a few iterations"] = _flat(_quiet(gg, *args, *ints))
         if hvp_fn is not None:
             results["hvp"] = _flat([_quiet(hvp_fn, args[0], *ints, v[0])])
         if len(args) == 1 and g0.size <= 24:
@@ -269,8 +278,10 @@ class ProgramCheck:
     def cache_and_flips(self, args) -> None:
         """One td.grad called at points that flip branches, in float32, and at other shapes
         where the program runs: each result equals a fresh trace's at that point. (Every other
-        program rolls any two like blocks into a loop, whose guards then run in its body.)"""
-        with optimizations(roll_at=2 if self.report.programs % 2 else None):
+        program rolls any two like blocks into a loop, whose guards then run in its body, and
+        builds loops of 7 or more iterations from a few of them.)"""
+        with optimizations(roll_at=2 if self.report.programs % 2 else None,
+                           long_loop_at=2 if self.report.programs % 2 else None):
             self._cache_and_flips(args)
 
     def _cache_and_flips(self, args) -> None:

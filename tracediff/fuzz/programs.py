@@ -407,7 +407,8 @@ def _branch(b: _Builder, target: str):
 
 def _loop(b: _Builder, target: str):
     x, y = b.pick(), b.bounded()
-    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant", "stacked", "stacked", "window"])
+    form = b.choice(["while", "for", "for_i", "int", "long", "long_constant", "stacked", "stacked", "window",
+                     "simulation"])
     n = 2 * (b.shape(x) or (0,))[0]
     if form == "window" and n >= 4:  # slices moving with the counter, forwards and backwards
         w = f"{target}_w"
@@ -419,6 +420,12 @@ def _loop(b: _Builder, target: str):
         return [f"{target}_s = {x} * 1.0", f"{target}_all = [{target}_s]", "for _ in range(6):",
                 f"    {target}_s = np.tanh({target}_s) * 0.7 + {y} * 0.3", f"    {target}_all.append({target}_s)",
                 f"{target} = np.sum(np.array({target}_all) ** 2 * {weights}, axis=0)"]
+    if form == "simulation":  # a state and its velocity, forced by the elements of C read with the
+        # counter when there is a C: long enough for the build from a few iterations (long_loops.py)
+        v, force = f"{target}_v", ("C[t]", CONSTANT_SIZE) if "C" in b.env else ("0.05", 12)
+        return [f"{v} = {x} * 0.0", f"{target} = {x} * 1.0", f"for t in range({force[1]}):",
+                f"    {v} = {v} * 0.9 - 0.1 * np.sin({target}) + {y} * {force[0]}",
+                f"    {target} = {target} + 0.1 * {v}"]
     if form == "long":  # long enough to be rolled into a loop, with a carried sum
         return [f"{target} = {x} * 1.0", f"{target}_acc = {x} * 0.0", "for _ in range(6):",
                 f"    {target} = np.tanh({target}) * 0.8 + {y} * 0.2",

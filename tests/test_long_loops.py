@@ -1,0 +1,282 @@
+"""Long loops (long_loops.py): the gradient of a loop of many like iterations is built from copies
+of the trace with a few of them, and its integers moved on to the real count. Each gradient here
+is checked against the one built from the whole trace (the same numbers, to the last bit) and
+against finite differences or a gradient written by hand."""
+import numpy as np
+import pytest
+
+import tracediff as td
+from tracediff.long_loops import moved_on
+from tracediff.testing import check_grads
+
+P = np.array([2.0, 0.3])
+DATA = np.cos(np.arange(240.0)).reshape(80, 3)
+FORCES = np.sin(np.arange(800.0)).reshape(400, 2)
+
+
+def spring(params, n):
+    k, c = params[0], params[1]
+    x = np.array([1.0, 0.5, -0.3])
+    v = np.zeros(3)
+    for _ in range(n):
+        a = -k * x - c * v
+        v = v + 0.01 * a
+        x = x + 0.01 * v
+    return np.sum(x ** 2)
+
+
+def spring_by_hand(params, n):
+    k, c = params
+    xs, vs = [np.array([1.0, 0.5, -0.3])], [np.zeros(3)]
+    for _ in range(n):
+        v = vs[-1] + 0.01 * (-k * xs[-1] - c * vs[-1])
+        xs.append(xs[-1] + 0.01 * v)
+        vs.append(v)
+    gx, gv, gk, gc = 2 * xs[-1], np.zeros(3), 0.0, 0.0
+    for i in range(n - 1, -1, -1):
+        g_new_v = gv + 0.01 * gx
+        ga = 0.01 * g_new_v
+        gk -= xs[i] @ ga
+        gc -= vs[i] @ ga
+        gx, gv = gx - k * ga, g_new_v - c * ga
+    return np.array([gk, gc])
+
+
+def rnn(W, h0):
+    """Rows of a global array read with the counter, a carried state and a summed loss."""
+    h, loss = h0, 0.0
+    for t in range(len(DATA)):
+        h = np.tanh(W @ h + DATA[t])
+        loss = loss + np.sum((h - DATA[t]) ** 2)
+    return loss
+
+
+def rk4(A, y0, n):
+    h = 1.0 / n
+    y = y0
+    for _ in range(n):
+        k1 = np.tanh(A @ y)
+        k2 = np.tanh(A @ (y + h / 2 * k1))
+        k3 = np.tanh(A @ (y + h / 2 * k2))
+        k4 = np.tanh(A @ (y + h * k3))
+        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return np.sum((y - 1.0) ** 2)
+
+
+def whole(fun, *args, argnums=0, kind=td.grad, **options):
+    """The gradient built from every iteration of the trace."""
+    with td.optimizations(disable="long_loops"):
+        return kind(fun, argnums=argnums, **options)(*args)
+
+
+def built_from_few(g, *args) -> bool:
+    return "long loops" in g._spec_for(args, {}).extra
+
+
+def test_the_spring_is_built_from_a_few_iterations_and_matches_the_hand_gradient():
+    g = td.grad(spring)
+    for n in (100, 333, 2000):
+        got = g(P, n)
+        np.testing.assert_allclose(got, spring_by_hand(P, n), rtol=1e-12, atol=1e-15)
+        assert np.array_equal(got, whole(spring, P, n))
+        assert built_from_few(g, P, n)
+    # the trip count is a guard: each count is its own specialization, one trace each
+    assert g.cache_info().traces == 3
+    assert len(g.source(P, 2000).splitlines()) == len(g.source(P, 100).splitlines())
+    assert "range(1998)" in g.source(P, 2000)
+
+
+def test_rows_of_data_read_with_the_counter():
+    W, h0 = np.eye(3) * 0.4 + 0.05, np.array([0.1, -0.2, 0.3])
+    g = td.grad(rnn, argnums=(0, 1))
+    gW, gh = g(W, h0)
+    wW, wh = whole(rnn, W, h0, argnums=(0, 1))
+    assert np.array_equal(gW, wW) and np.array_equal(gh, wh)
+    assert built_from_few(g, W, h0)
+    assert "DATA[i" in g.source(W, h0)
+    check_grads(rnn, W, h0, argnums=(0, 1))
+
+
+def test_rk4_to_second_order():
+    A, y0 = np.array([[0.3, -0.5], [0.4, 0.2]]), np.array([0.5, -1.0])
+    assert np.array_equal(td.grad(rk4)(A, y0, 50), whole(rk4, A, y0, 50))
+    assert built_from_few(td.grad(rk4), A, y0, 50)
+    # higher order replays the inner gradient's graph: every iteration of it
+    check_grads(lambda A: rk4(A, y0, 50), A, order=2)
+
+
+def test_the_values_of_the_first_and_last_iterations_may_be_returned():
+    def trajectory(params, n):
+        k = params[0]
+        x, states = np.array([1.0, -0.5]), []
+        for _ in range(n):
+            x = x - 0.05 * k * np.sin(x)
+            states.append(x)
+        return np.sum(states[-1] ** 2) + np.sum(states[0]), (states[0], states[-2], states[-1])
+
+    g = td.value_and_grad(trajectory, has_aux=True)
+    (value, aux), grad = g(P, 60)
+    (w_value, w_aux), w_grad = whole(trajectory, P, 60, kind=td.value_and_grad, has_aux=True)
+    assert value == w_value and np.array_equal(grad, w_grad)
+    assert all(np.array_equal(a, b) for a, b in zip(aux, w_aux))
+    assert built_from_few(g, P, 60)
+    check_grads(lambda p: trajectory(p, 60)[0], P)
+
+
+def test_a_middle_iteration_read_after_the_loop_gets_the_whole_build():
+    def halfway(params, n):
+        x, states = np.array([1.0, -0.5]), []
+        for _ in range(n):
+            x = x - 0.05 * params[0] * np.sin(x)
+            states.append(x)
+        return np.sum(states[n // 2] * states[-1])
+
+    g = td.grad(halfway)
+    np.testing.assert_array_equal(g(P, 60), whole(halfway, P, 60))
+    assert not built_from_few(g, P, 60)
+    check_grads(lambda p: halfway(p, 60), P)
+
+
+def test_three_long_loops_each_move_their_own_counts():
+    def three_phases(w, n):
+        x = np.array([0.2, 0.4])
+        for _ in range(n):
+            x = np.tanh(w * x + 0.1)
+        y = x
+        for t in range(2 * n):
+            y = 0.9 * np.sin(y) + 0.1 * w * FORCES[t]
+        z = y
+        for _ in range(n + 7):
+            z = z * 0.97 + np.sin(z) * 0.01
+        return np.sum(z ** 2)
+
+    w = np.array([0.8, -0.6])
+    g = td.grad(three_phases)
+    assert np.array_equal(g(w, 200), whole(three_phases, w, 200))
+    assert built_from_few(g, w, 200)
+    assert len(g.source(w, 200)) < 2 * len(g.source(w, 20))
+    check_grads(lambda w: three_phases(w, 200), w)
+
+
+def test_a_loop_reading_an_earlier_loops_states_with_the_counter():
+    def two_phases(w, n):
+        x, xs = np.array([0.2, 0.4]), []
+        for _ in range(n):
+            x = np.tanh(w * x + 0.1)
+            xs.append(x)
+        y = x
+        for t in range(n):  # reads the first loop's states: that loop is built whole
+            y = 0.9 * y + 0.1 * xs[t] * w
+        return np.sum(y ** 2)
+
+    w = np.array([0.8, -0.6])
+    assert np.array_equal(td.grad(two_phases)(w, 60), whole(two_phases, w, 60))
+    check_grads(lambda w: two_phases(w, 60), w)
+
+
+def test_a_guard_in_the_body_that_fails_midway_traces_again():
+    def clipped(x, n):
+        for _ in range(n):
+            if x[0] > 0.9:
+                x = x * 0.5
+            else:
+                x = x * 1.01 + 0.002 * np.sin(x)  # (x * 1.01 alone: the passes fold 1.01 ** n)
+        return np.sum(x ** 2)
+
+    g = td.grad(clipped)
+    x = np.array([0.1, 0.2])
+    assert np.array_equal(g(x, 100), whole(clipped, x, 100))
+    assert built_from_few(g, x, 100)
+    y = np.array([0.6, 0.2])  # x[0] passes 0.9 after about 40 steps: the body's guard fails there
+    assert np.array_equal(g(y, 100), whole(clipped, y, 100))
+    assert g.cache_info().traces == 2
+    check_grads(lambda y: clipped(y, 100), y)
+
+
+def test_a_convergence_loop_stops_where_the_data_says():
+    def fixed_point(a, tol):
+        x, steps = np.ones(2), 0
+        while np.max(np.abs(x - np.cos(a * x))) > tol and steps < 500:
+            x = np.cos(a * x)
+            steps += 1
+        return np.sum(x)
+
+    g = td.grad(fixed_point)
+    for a in (np.array([0.5, 0.7]), np.array([0.3, 0.9])):
+        assert np.array_equal(g(a, 1e-9), whole(fixed_point, a, 1e-9))
+        check_grads(lambda a: fixed_point(a, 1e-9), a, rtol=1e-4)
+
+
+def test_random_draws_in_a_long_loop_are_the_plain_functions_draws():
+    def noisy(x, rng, n):
+        for _ in range(n):
+            x = np.tanh(x + 0.1 * rng.standard_normal(x.shape))
+        return np.sum(x ** 2)
+
+    x = np.array([0.3, -0.2, 0.5])
+    got = td.grad(noisy)(x, np.random.default_rng(7), 64)
+    assert np.array_equal(got, whole(noisy, x, np.random.default_rng(7), 64))
+    rng = np.random.default_rng(7)
+    check_grads(lambda x: noisy(x, np.random.default_rng(7), 64), x)
+    assert np.array_equal(td.grad(noisy)(x, rng, 64), got)
+
+
+def test_nested_loops_and_a_float_argument_in_the_body():
+    def nested(w, dt):
+        x = np.array([1.0, 0.0])
+        for _ in range(3):
+            for _ in range(40):
+                x = x + dt * np.array([x[1], -w[0] * x[0]]) * 1.0
+            x = x * 0.99
+        return np.sum(x ** 2)
+
+    w = np.array([4.0])
+    assert np.array_equal(td.grad(nested)(w, 0.01), whole(nested, w, 0.01))
+    check_grads(lambda w: nested(w, 0.01), w, order=2)
+
+
+def test_ir_and_higher_order_see_every_iteration():
+    g = td.grad(spring)
+    g(P, 50)
+    assert built_from_few(g, P, 50)
+    assert len(g.ir(P, 50).nodes) > 50 * 7  # the whole graph, not the few iterations built
+    assert g.cache_info().traces == 1
+    H = td.hessian(lambda p: spring(p, 50))(P)
+    check_grads(lambda p: spring(p, 50), P, order=2)
+    assert H.shape == (2, 2) and np.allclose(H, H.T)
+
+
+def test_float32_and_the_switch():
+    x = np.array([0.5, -0.25], dtype=np.float32)
+
+    def decay(x, n):
+        for _ in range(n):
+            x = x * np.float32(0.99) + np.sin(x) * np.float32(0.01)
+        return np.sum(x ** 2)
+
+    got = td.grad(decay)(x, 64)
+    assert got.dtype == np.float32 and np.array_equal(got, whole(decay, x, 64))
+    with td.optimizations(disable="long_loops"):
+        assert not built_from_few(td.grad(decay), x, 64)
+    with td.optimizations(long_loop_at=1000):
+        assert not built_from_few(td.grad(decay), x, 64)
+
+
+def test_moved_on_refuses_what_does_not_move_by_a_fixed_step():
+    assert moved_on(["x[4]", "x[5]", "x[6]"], [10]) == "x[14]"
+    assert moved_on(["x[4] + y[2]", "x[5] + y[2]", "x[6] + y[2]"], [10]) == "x[14] + y[2]"
+    assert moved_on(["x[4]", "x[5]", "x[7]"], [10]) is None  # not affine
+    assert moved_on(["t4", "t5", "t6"], [10]) is None  # names never move
+    assert moved_on(["0.5", "0.6", "0.7"], [10]) is None  # nor do floats
+    assert moved_on(["x[2]", "x[1]", "x[0]"], [10]) is None  # it would be negative
+    assert moved_on(["f(a)", "f(a, b)", "f(a, b, c)"], [10]) is None
+    # two runs: the first count moves the first integer, the second both
+    assert moved_on(["a[3] + b[5]", "a[4] + b[6]", "a[5] + b[7]", "a[3] + b[6]", "a[3] + b[7]"],
+                    [100, 10]) == "a[103] + b[115]"
+
+
+@pytest.mark.parametrize("n", [40, 41, 97])
+def test_counts_near_and_above_the_threshold(n):
+    got = td.grad(spring)(P, n)
+    np.testing.assert_allclose(got, spring_by_hand(P, n), rtol=1e-12, atol=1e-15)
+    assert np.array_equal(got, whole(spring, P, n))
