@@ -381,3 +381,21 @@ def test_hermitian_svd_and_pinv_read_the_lower_triangle_as_numpy():
         check_grads(lambda a: np.linalg.svd(a, compute_uv=False, hermitian=True) @ weights, a, order=2)
         check_grads(lambda a: np.sum(np.abs(np.linalg.svd(a, hermitian=True).U[:, :2]) ** 3), a, order=2)
         check_grads(lambda a: np.sum(np.abs(np.linalg.pinv(a, hermitian=True)) ** 2), a, order=2)
+
+
+def test_a_float32_scalar_gets_a_float32_gradient_through_a_float64_broadcast():
+    # Found by the fuzzer (seed 31001): the cotangent summed back to a 0-d float32 input from a
+    # float64 (1,) value is NumPy's float64 scalar, a subclass of float, which the cast took for a
+    # Python float (which adapts to any dtype): the gradient came back float64.
+    weights = np.array([0.25, -1.5, 2.0])
+
+    def f(x, k):
+        return (x + weights[k:k + 1])[..., -1] * 0.5 + x * weights[k % 3]
+
+    x = np.array(-0.5, dtype=np.float32)
+    for k in (0, 1):
+        g = td.grad(f)(x, k)
+        assert g.dtype == np.float32 and g.shape == ()
+        assert g == np.float32(0.5 + weights[k])
+        with td.optimizations(disable="all"):
+            assert td.grad(f)(x, k).dtype == np.float32

@@ -158,7 +158,8 @@ def _fit(g, var: Var):
     if dtype is not None and dtype.kind == "c" and var.dtype.kind != "c":
         g = np.real(g)  # a real value's cotangent is the real part (complex intermediates)
         dtype = getattr(g, "dtype", None)
-    if dtype != var.dtype and not isinstance(g, (int, float)):  # Python scalars adapt to any dtype
+    # Python scalars adapt to any dtype; NumPy's float64 scalar, a float subclass, does not
+    if dtype != var.dtype and type(g) not in (int, float):
         g = g.astype(var.dtype) if isinstance(g, Tracer) else np.asarray(g, dtype=var.dtype)
     return g
 
