@@ -172,7 +172,7 @@ def test_dynamic_control_flow(capsys):
     "seed_1_graph_and_leaves", "seed_2_stopping_gradients", "seed_3_vector_outputs",
     "seed_4_small_network", "seed_5_gradient_descent", "seed_5_fit_line", "dynamic_control_flow",
     "training_loop_as_written",
-    "spring_simulation", "damped_oscillation_spectrum",
+    "spring_simulation", "long_simulation", "damped_oscillation_spectrum",
 ])
 def test_example_runs_as_a_script(name, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=tmp_path,
@@ -217,6 +217,22 @@ def test_spring_simulation_fits_and_its_gradient_is_two_loops(capsys):
     assert "*x_steps[" in r["source"] and len(r["source"].splitlines()) < 150  # positions: one line
     ns = load("spring_simulation")
     td.testing.check_grads(ns["loss"], np.array([3.5, 0.4]), order=1)
+
+
+def test_long_simulation_fits_and_is_built_from_a_few_steps(capsys):
+    r, out = run_main("long_simulation", capsys)
+    np.testing.assert_allclose(r["theta"], [1.0, 0.6, 0.8, 0.5], atol=0.01)
+    assert r["cache"].traces == 1
+    loops = re.findall(r"^\s*for \w+ in range\((\d+)\):", r["source"], flags=re.M)
+    assert "1998" in loops and len(loops) == 2, loops  # the 2,000 steps, forward and backward
+    assert "observed[i" in r["source"] and "a = t1[0]" in r["source"]  # the user's data and names
+    ns = load("long_simulation")
+    log_theta = np.log(np.array([0.9, 0.5, 0.9, 0.45]))
+    g = td.grad(ns["loss"])
+    assert "long loops" in g._spec_for((log_theta,), {}).extra  # built from a few steps
+    td.testing.check_grads(ns["loss"], log_theta, order=1)
+    with td.optimizations(disable="long_loops"):
+        np.testing.assert_array_equal(g(log_theta), td.grad(ns["loss"])(log_theta))
 
 
 def test_damped_oscillation_fits_through_the_spectrum_with_a_complex_parameter(capsys, tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ writes such a run as one Python ``for`` loop, so that the generated source does 
 trip count. This module only finds the runs; codegen.py writes them.
 
 A run is ``count`` >= MIN_BLOCKS consecutive blocks of ``period`` nodes, where every block does
-the same as the one before on operands that stand in the same relation to it. Each operand of the
+the same as the one before (under the same user's names) on operands that stand in the same
+relation to it. Each operand of the
 node at offset ``o`` of block ``j`` is in one class, the same for every block of the run:
 
 * ``("inv", key)``: the same Var defined before the run (or a parameter), or the same Literal;
@@ -123,7 +124,10 @@ def _signatures(nodes: list) -> list:
                 raise TypeError
             out = None if n.out is None else (n.out.shape, n.out.dtype)
             back = None if n.backward_of is None else n.backward_of.loc
-            sig = (n.primitive, key, out, n.loc, back, len(n.inputs))
+            # (and the user's name for the value: a loop's iterations assign the same names, where
+            # ``a, b, c, d = theta`` makes four like values that no loop made)
+            name = None if n.out is None else n.out.name
+            sig = (n.primitive, key, out, n.loc, back, len(n.inputs), name)
             sigs.append(ids.setdefault(sig, len(ids)))
         except TypeError:  # parameters that cannot be compared never repeat
             sigs.append(("unique", k))
