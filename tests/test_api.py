@@ -988,3 +988,22 @@ def test_the_garbage_collector_is_back_as_it_was_after_a_build():
         assert not gc.isenabled()  # the user's choice is kept
     finally:
         gc.enable()
+
+
+def test_each_node_carries_the_line_of_the_user_code_that_made_it():
+    # The profile hook tells record which user frame called in (no stack walk per value); after a
+    # helper returns, and inside code a primitive runs, the line must still be the right one.
+    import inspect
+
+    def helper(x):
+        return np.sin(x)
+
+    def f(x):
+        y = helper(x) * 2.0
+        z = np.exp(y) + helper(y)
+        return np.sum(z)
+
+    first = {fn: inspect.getsourcelines(fn)[1] for fn in (helper, f)}
+    nodes = td.trace(f, np.ones(3)).nodes
+    lines = [(n.primitive.name, n.loc.lineno - first[helper if n.loc.lineno < first[f] else f]) for n in nodes]
+    assert lines == [("sin", 1), ("multiply", 1), ("exp", 2), ("sin", 1), ("add", 2), ("sum", 3)], lines

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tracediff as td
+from tracediff.bench_loops import _rk4, _spring, _spring_hand
 from tracediff.long_loops import moved_on
 from tracediff.testing import check_grads
 
@@ -14,32 +15,11 @@ DATA = np.cos(np.arange(240.0)).reshape(80, 3)
 FORCES = np.sin(np.arange(800.0)).reshape(400, 2)
 
 
-def spring(params, n):
-    k, c = params[0], params[1]
-    x = np.array([1.0, 0.5, -0.3])
-    v = np.zeros(3)
-    for _ in range(n):
-        a = -k * x - c * v
-        v = v + 0.01 * a
-        x = x + 0.01 * v
-    return np.sum(x ** 2)
+spring = _spring(np)  # the benchmark's damped spring: three small updates per step
 
 
 def spring_by_hand(params, n):
-    k, c = params
-    xs, vs = [np.array([1.0, 0.5, -0.3])], [np.zeros(3)]
-    for _ in range(n):
-        v = vs[-1] + 0.01 * (-k * xs[-1] - c * vs[-1])
-        xs.append(xs[-1] + 0.01 * v)
-        vs.append(v)
-    gx, gv, gk, gc = 2 * xs[-1], np.zeros(3), 0.0, 0.0
-    for i in range(n - 1, -1, -1):
-        g_new_v = gv + 0.01 * gx
-        ga = 0.01 * g_new_v
-        gk -= xs[i] @ ga
-        gc -= vs[i] @ ga
-        gx, gv = gx - k * ga, g_new_v - c * ga
-    return np.array([gk, gc])
+    return _spring_hand(params, n)[0]
 
 
 def rnn(W, h0):
@@ -51,16 +31,7 @@ def rnn(W, h0):
     return loss
 
 
-def rk4(A, y0, n):
-    h = 1.0 / n
-    y = y0
-    for _ in range(n):
-        k1 = np.tanh(A @ y)
-        k2 = np.tanh(A @ (y + h / 2 * k1))
-        k3 = np.tanh(A @ (y + h / 2 * k2))
-        k4 = np.tanh(A @ (y + h * k3))
-        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return np.sum((y - 1.0) ** 2)
+rk4 = _rk4(np)  # the benchmark's neural ODE (Runge-Kutta 4 steps of dy/dt = tanh(A y))
 
 
 def whole(fun, *args, argnums=0, kind=td.grad, **options):

@@ -143,8 +143,11 @@ def evaluate(primitive, operands: list, params: dict, at: int = 0):
     """The result of ``primitive`` on ``operands`` as a Pending value, or None when it is to be
     computed: for the reasons in the module's docstring, or because it is small (fewer than
     ``at`` elements, from operands at hand), where computing costs less than working it out."""
-    if not any(type(o) is Pending or type(o) is np.ndarray and o.size >= at for o in operands):
-        return None  # (the common case, and the cheapest test first: small values at hand)
+    for o in operands:  # (the common case first: small values at hand, computed)
+        if type(o) is Pending or type(o) is np.ndarray and o.size >= at:
+            break
+    else:
+        return None
     if (not recomputable(primitive) or not primitive.differentiable
             or primitive.is_view and not is_pending(operands[0])):
         return None

@@ -147,8 +147,14 @@ def typed_key(x, unhashable=None):
     return (type(x), x)
 
 
+_NO_PARAMS = ("dict",)
+
+
 def params_key(params: dict):
     """A hashable form of a node's parameters, or None when they cannot be compared."""
+    if not params:  # (most primitives: their operands are all there is)
+        return _NO_PARAMS
+
     def hashable(x):
         if isinstance(x, slice):
             return ("slice", x.start, x.stop, x.step)

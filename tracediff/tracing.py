@@ -86,7 +86,9 @@ def recording(trace: "Trace", captures):
 
     def profile(frame, event, arg):
         if event in ("call", "return") and not collecting[0]:
-            if not _is_internal(frame.f_code.co_filename):
+            # (trace.caller: the innermost user frame while it is known, for the nodes' lines)
+            user = not _is_internal(frame.f_code.co_filename)
+            if user:
                 if event == "call":
                     captures.on_call(frame)
                 else:
@@ -95,6 +97,11 @@ def recording(trace: "Trace", captures):
                 caller = frame.f_back
                 if caller is not None and not _is_internal(caller.f_code.co_filename):
                     name_values(caller)
+                    trace.caller = caller
+                if user:
+                    trace.caller = frame
+            elif user:
+                trace.caller = None  # (a user frame returned: the walk finds which one runs now)
         if previous is not None:
             previous(frame, event, arg)
 
@@ -116,7 +123,7 @@ def recording(trace: "Trace", captures):
     finally:
         if hooked and sys.getprofile() is profile:  # (the user's code may have installed a profiler)
             sys.setprofile(previous)
-        trace.profile_hook = None
+        trace.profile_hook = trace.caller = None
         if watch is not None:
             trace.on_record = None
             watch.finish()
@@ -203,6 +210,9 @@ _PYTHON_SCALARS = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: n
                    complex: np.dtype(np.complex128)}
 
 
+_FLOAT = np.dtype(float)
+
+
 class Trace:
     """The recording of one run of a function: its inputs and the nodes it applied."""
 
@@ -225,6 +235,7 @@ class Trace:
         self.on_record = None  # set by recording() when it finds the user's frames by walking the stack
         self.rows: dict = {}  # id(row) -> (row, array, k, name) of data[t] read from outside (CapturedArray)
         self.profile_hook = None  # set by recording() when its profile hook watches the user's frames
+        self.caller = None  # the user's frame that made the latest call the profile hook saw
         # A function differentiated inside another traced function may use the outer trace's
         # values (a closure): they enter this trace as inputs, constants of its derivative, and
         # the caller replays this trace's graph on the outer values (see lift).
@@ -298,7 +309,9 @@ class Trace:
                 return True
         return False
 
-    def record(self, primitive, args, params, value) -> "Tracer | None":
+    def record(self, primitive, args, params, value, caller=None) -> "Tracer | None":
+        """Record ``primitive`` applied to ``args`` with its result ``value``; ``caller``: the
+        user's frame that called in, when bind knows it."""
         if self.on_record is not None and self.in_user_code:
             self.on_record()
         captured = self.in_user_code or primitive.alias  # user code's arrays, or a rule's constant operand
@@ -309,12 +322,13 @@ class Trace:
                 return None
             if key[2] is not None:
                 self._checked.add(key)
-        requires_grad = (
-            primitive.differentiable
-            and getattr(value, "dtype", np.dtype(float)).kind in "fc"
-            and _state.no_grad_depth == 0
-            and any(isinstance(a, Tracer) and a.requires_grad for a in args)
-        )
+        flowing = False  # whether an operand depends on a differentiated input
+        for a in args:
+            if isinstance(a, Tracer) and a.requires_grad:
+                flowing = True
+                break
+        requires_grad = (flowing and primitive.differentiable and _state.no_grad_depth == 0
+                         and getattr(value, "dtype", _FLOAT).kind in "fc")
         # The same pure operation on the same operands is one value (x[:-1] written twice, a
         # rule recomputing cos(x)): reverse mode then sums its cotangents before going further.
         key = None
@@ -332,14 +346,22 @@ class Trace:
                 value, primitive, [self.tracers[v.id]._val if isinstance(v, Var) else v.value for v in inputs], params)
         tracer = None if value is None else self._new_tracer(value, requires_grad, kept)
         if tracer is not None and not requires_grad and tracer._var.dtype.kind in "fc":
-            tracer._var.stopped = any(isinstance(a, Tracer) and a.requires_grad for a in args)
+            tracer._var.stopped = flowing
         if key is not None:
             self._computed[key] = tracer._var
         out = None if tracer is None else tracer._var
         if self.backward_of is not None:
             loc = self.backward_of.loc
+        elif self.in_user_code:
+            # The profile hook saw the user's frame call in (each traced operation starts with a
+            # call of a Python method of Tracer's): the innermost user frame, without a walk. While
+            # the hook is off (a primitive running the user's code, as odeint does), it sees nothing.
+            if caller is None and sys.getprofile() is self.profile_hook:
+                caller = self.caller
+            frame = caller or user_frame(2)
+            loc = None if frame is None else SourceLocation.at(frame.f_code.co_filename, frame.f_lineno)
         else:
-            loc = _location() if self.in_user_code else None
+            loc = None
         self.nodes.append(Node(primitive, inputs, params, out, loc, self.backward_of))
         return tracer
 
@@ -353,13 +375,6 @@ class Trace:
 
     def graph(self, outputs) -> Graph:
         return Graph(list(self.inputs), list(self.nodes), outputs)
-
-
-def _location() -> SourceLocation | None:
-    frame = user_frame(3)
-    if frame is None:
-        return None
-    return SourceLocation.at(frame.f_code.co_filename, frame.f_lineno)
 
 
 def bind(primitive, args, params):
@@ -397,13 +412,13 @@ def bind(primitive, args, params):
     if hook is None or sys.getprofile() is not hook:
         return _bind_traced(trace, primitive, args, params)
     sys.setprofile(None)
-    try:
-        return _bind_traced(trace, primitive, args, params)
+    try:  # (the user's frame that called in, seen by the hook: the node's line)
+        return _bind_traced(trace, primitive, args, params, trace.caller)
     finally:
         sys.setprofile(hook)
 
 
-def _bind_traced(trace, primitive, args, params):
+def _bind_traced(trace, primitive, args, params, caller=None):
     args = [a if isinstance(a, (Tracer, np.ndarray, np.generic, int, float, complex, bool)) else _operand(a)
             for a in args]  # (for a Dask or CuPy array, _operand raises: not gathered)
     args = [trace.lift(a) if isinstance(a, Tracer) and a._trace is not trace else a for a in args]
@@ -415,7 +430,7 @@ def _bind_traced(trace, primitive, args, params):
         value = abstract.evaluate(primitive, values, params, trace.pending_at)
     if value is None:
         value = primitive.impl(*abstract.concrete(values), **params)
-    out = trace.record(primitive, args, params, value)
+    out = trace.record(primitive, args, params, value, caller)
     if primitive.is_view and isinstance(args[0], Tracer) and out is not None:
         unsure = abstract.is_pending(out._val)  # whether NumPy would make a view: seen if written to
         if unsure or shares_memory(out._value, args[0]._value):  # NumPy returned a view of args[0]
