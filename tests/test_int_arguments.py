@@ -317,3 +317,20 @@ def test_item_and_tolist_of_python_scalar_arguments():
     assert g(np.ones(2), 3, 0.5).tolist() == [3.5, 3.5]
     assert g(np.ones(2), 4, 0.5).tolist() == [4.5, 4.5]  # a new value: the guard traces again
     assert g(np.ones(2), 3, 0.5).tolist() == [3.5, 3.5] and g.cache_info().traces == 2
+
+
+def test_a_list_times_a_runtime_int_is_repeated_as_python_repeats_it():
+    # Found writing the long-loop tests: [x, y] * (n // 4 + 2) with n an int argument was NumPy's
+    # product of the array the list makes (shape (2, 4) times 5), not the list repeated 5 times.
+    def f(x, n):
+        w = np.concatenate([x, x[::-1]] * (n // len(x) + 2))
+        pairs = np.array((x, 2 * x) * n)
+        return np.sum(w ** 2) + np.sum(pairs) + np.sum(n * [x])
+
+    x = np.array([0.1, 0.4, -0.3, 0.8])
+    for n in (4, 12):
+        repeats = 2 * (n // 4 + 2)
+        expected = 2 * x * repeats + 3 * n + n
+        np.testing.assert_allclose(td.grad(f)(x, n), expected, rtol=1e-12)
+    with pytest.raises(TypeError, match="can't multiply sequence by non-int"):
+        td.grad(lambda x, k: np.sum(np.array([x] * k)))(x, 2.0)  # as Python says for a float

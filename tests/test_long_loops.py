@@ -251,3 +251,67 @@ def test_counts_near_and_above_the_threshold(n):
     got = td.grad(spring)(P, n)
     np.testing.assert_allclose(got, spring_by_hand(P, n), rtol=1e-12, atol=1e-15)
     assert np.array_equal(got, whole(spring, P, n))
+
+
+def _every_other(x, n):  # an index that alternates: two iterations make one rolled block
+    y = x * 1.0
+    for t in range(n):
+        y = np.sin(y) * 0.9 + x[t % 2] * 0.1
+    return np.sum(y ** 2)
+
+
+def _special_ends(x, n):  # the first and the last three steps differ (Python branches on t)
+    y = x * 1.0
+    for t in range(n):
+        if t == 0:
+            y = y * 2.0
+        elif t >= n - 3:
+            y = np.cos(y) + y
+        else:
+            y = np.tanh(y) + 0.1 * x
+    return np.sum(y ** 3)
+
+
+def _windows(x, n):  # slices of an argument moving forwards and backwards with the counter
+    w = np.concatenate([x, x[::-1]] * (n // len(x) + 2))
+    y = x[:2] * 1.0
+    for t in range(n):
+        y = np.tanh(y) * 0.8 + w[t:t + 2] * 0.1 + w[n + 1 - t:n + 3 - t] * 0.05
+    return np.sum(y ** 2)
+
+
+def _running_max_and_invariant(x, n):  # a loop-invariant value (computed once) and a running max
+    m, y = x * 0.0, x * 1.0
+    for _ in range(n):
+        c = np.sin(x)  # the same operation on the same operand: merged as it is recorded
+        y = y * 0.95 + 0.05 * c * np.cos(y)
+        m = np.maximum(m, y)
+    return np.sum(m * y)
+
+
+def _matrix_state(A, n):  # a matrix carried through matrix products
+    S = np.eye(A.shape[0])
+    for _ in range(n):
+        S = S + 0.01 * (A @ S - S @ A.T) + 0.001 * np.tanh(S)
+    return np.sum(S ** 2)
+
+
+@pytest.mark.parametrize("f, x", [
+    (_every_other, np.array([0.3, -0.7])),
+    (_special_ends, np.array([0.2, 0.5, -0.4])),
+    (_windows, np.array([0.1, 0.4, -0.3, 0.8])),
+    (_running_max_and_invariant, np.array([0.5, -1.2, 0.9])),
+    (_matrix_state, np.array([[0.1, -0.4], [0.3, 0.2]])),
+])
+@pytest.mark.parametrize("n", [12, 40])
+def test_loop_shapes_built_from_a_few_iterations_give_the_whole_builds_bits(f, x, n):
+    """With long_loop_at lowered, loops of 7 or more iterations are built from a few; every one of
+    these must give the whole build's gradient exactly, and agree with finite differences."""
+    with td.optimizations(roll_at=2, long_loop_at=2):
+        few = td.grad(f)(x, n)
+    with td.optimizations(roll_at=2, disable="long_loops"):
+        assert np.array_equal(few, td.grad(f)(x, n))
+    few = td.grad(f)(x, n)  # and with the default thresholds
+    with td.optimizations(disable="long_loops"):
+        assert np.array_equal(few, td.grad(f)(x, n))
+    check_grads(lambda x: f(x, n), x)

@@ -817,9 +817,22 @@ COMPARISONS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.gr
 
 def operator_method(ufunc, reflected=False):
     """``__add__`` (``__radd__``) of a class whose values NumPy's ufuncs take."""
+    if ufunc is np.multiply:
+        return lambda self, other: _multiply(self, other, reflected)
     if reflected:
         return lambda self, other: ufunc(other, self)
     return lambda self, other: ufunc(self, other)
+
+
+def _multiply(tracer, other, reflected):
+    """``tracer * other``: a list or tuple times a value that stands for a Python or NumPy scalar
+    (a runtime int argument, ``n // 2``) is what Python makes of it, a repetition (the count a
+    guard) or a TypeError, rather than NumPy's product of the array the list would make."""
+    if isinstance(other, (list, tuple)) and not isinstance(tracer._val, np.ndarray) and tracer._var.shape == ():
+        if tracer._var.dtype.kind not in "iub":
+            raise TypeError(f"can't multiply sequence by non-int of type '{type(tracer._val).__name__}'")
+        return other * tracer.__index__()
+    return np.multiply(other, tracer) if reflected else np.multiply(tracer, other)
 
 
 def _in_place(ufunc):
