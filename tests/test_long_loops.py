@@ -55,6 +55,8 @@ def test_the_spring_is_built_from_a_few_iterations_and_matches_the_hand_gradient
     assert g.cache_info().traces == 3
     assert len(g.source(P, 2000).splitlines()) == len(g.source(P, 100).splitlines())
     assert "range(1998)" in g.source(P, 2000)
+    assert "built from 8 to 10 iterations of each long loop" in g.explain()
+    assert "2,000 iterations of" in g.explain()
 
 
 def test_rows_of_data_read_with_the_counter():

@@ -555,14 +555,14 @@ class GradFunction(_Compiled):
         if not whole and call.library == "numpy":
             returned = [_as_operand(x) for x in [out, *aux_leaves]]
             built = long_loops.build(call.trace, [v for v in returned if isinstance(v, Var)], build)
-        graph, rendered = built or build()
+        graph, rendered = built[:2] if built else build()
         module = codegen.load(rendered)
         finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,
                                     convert) for convert in (True, False)]
         spec = Specialization(module, graph, module.function(fn_name), finishers[0])
         spec.extra["finish_traced"] = finishers[1]
-        if built is not None:
-            spec.extra["long loops"] = True  # graph: the trace with a few of each long loop's iterations
+        if built is not None:  # (graph: the trace with a few of each long loop's iterations)
+            spec.extra["long loops"] = built[2]
         return spec
 
 

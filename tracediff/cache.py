@@ -333,6 +333,8 @@ class SpecializationCache:
         for i, spec in enumerate(sorted(specs, key=lambda s: -s.last_used)):
             lines.append(f"  [{i}] {spec.signature}")
             lines.append(f"      traced because: {spec.reason}; ran {spec.hits} time(s)")
+            if "long loops" in spec.extra:
+                lines.append(f"      {spec.extra['long loops']}")
             if not spec.module.guards:
                 lines.append("      no guards: no Python decision depended on traced values")
             for guard in spec.module.guards:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import re
 import tokenize
 from dataclasses import dataclass
@@ -154,7 +155,8 @@ def _shortened(trace, nodes: list):
 
 def build(trace, returned: list, make):
     """``make(value_of)``'s (graph, codegen.Rendered) for the whole trace, built from copies of it
-    with a few iterations of each long run (see the module docstring), or None when it is not."""
+    with a few iterations of each long run (see the module docstring), and a line saying so for
+    ``explain()``; or None when it is not built that way."""
     found = plan(trace, returned)
     if found is None:
         return None
@@ -186,7 +188,20 @@ def build(trace, returned: list, make):
     header = rendered.source[:len(rendered.source) - len(rendered.functions)]
     if source is None or not source.startswith(header):
         return None
-    return graph, dataclasses.replace(rendered, source=source, functions=source[len(header):])
+    return (graph, dataclasses.replace(rendered, source=source, functions=source[len(header):]),
+            _described(runs, keep))
+
+
+def _described(runs: list, keep: int) -> str:
+    """``built from 8 to 10 iterations of each long loop: 10,000 iterations of sim.py:12-14``."""
+    loops = []
+    for run in runs:
+        lines = sorted({n.loc.lineno for n in run.nodes if n.loc is not None})
+        name = next((os.path.basename(n.loc.filename) for n in run.nodes if n.loc is not None), "?")
+        where = f"{name}:{lines[0]}" + (f"-{lines[-1]}" if len(lines) > 1 else "") if lines else "?"
+        loops.append(f"{run.count:,} iterations of {where}")
+    return (f"built from {keep} to {keep + 2} iterations of each long loop, the counts then set "
+            f"(long_loops): {'; '.join(loops)}")
 
 
 def _same_namespace(one, other) -> bool:
