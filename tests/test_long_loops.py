@@ -317,3 +317,18 @@ def test_loop_shapes_built_from_a_few_iterations_give_the_whole_builds_bits(f, x
     with td.optimizations(disable="long_loops"):
         assert np.array_equal(few, td.grad(f)(x, n))
     check_grads(lambda x: f(x, n), x)
+
+
+def test_an_exported_gradient_built_from_a_few_iterations_runs(tmp_path):
+    import importlib.util
+
+    g = td.grad(spring)
+    path = td.export(g, P, 500, path=tmp_path / "spring_500.py")
+    assert built_from_few(g, P, 500)
+    assert "range(498)" in (tmp_path / "spring_500.py").read_text()
+    spec = importlib.util.spec_from_file_location("spring_500", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exported = next(getattr(module, name) for name in dir(module) if name.startswith("grad_"))
+    np.testing.assert_array_equal(exported(P, 500), g(P, 500))
+    np.testing.assert_allclose(exported(P, 500), spring_by_hand(P, 500), rtol=1e-12, atol=1e-15)
