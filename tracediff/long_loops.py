@@ -7,9 +7,8 @@ in the code depend on the count (``range(9998)``, ``x_steps[9996 - i]``, ``[None
 
 So when the forward trace (of at least MIN_NODES nodes) holds a run of like iterations (found by
 rolling.py, as codegen finds them) of at least ``switches.long_loop_at()`` iterations, the
-gradient is built from copies of
-the trace that keep only ``k``, ``k + 1`` and ``k + 2`` of the run's iterations (``k`` is twice
-``roll_at``). The nodes after the run read the last kept iteration's values in place of the real
+gradient is built from copies of the trace that keep only ``k``, ``k + 1`` and ``k + 2`` of the
+run's iterations (``k`` is twice ``roll_at``). The nodes after the run read the last kept iteration's values in place of the real
 last iteration's, and so does the function's result: each such copy is the function with its
 loop run ``s`` times, for ``s`` kept iterations, and with ``s`` equal to the real count it is the
 trace itself. When the three sources are the same token for token but for integers that move by
@@ -28,7 +27,8 @@ Not built this way: traces with ``td.checkpoint`` blocks or values of an enclosi
 gradient inside another), a run whose middle iterations are read after it (beyond its first and
 last ``k // 2``), gradients whose backward pass records a guard (its value would come from the
 shortened trace), specializations whose graph is interpreted (a gradient called on tracers, as in
-higher order) or shown (``.ir()``): those get the whole graph.
+higher order) or shown (``.ir()``): those get the whole graph. So do ``td.vjp``, ``td.jacobian``
+and Dask or CuPy arguments, which do not call this (api.GradFunction does).
 """
 from __future__ import annotations
 
