@@ -553,8 +553,8 @@ class GradFunction(_Compiled):
 
         built = None
         if not whole and call.library == "numpy":
-            returned = [_as_operand(x) for x in [out, *aux_leaves]]
-            built = long_loops.build(call.trace, [v for v in returned if isinstance(v, Var)], build)
+            returned = [x._var for x in (out, *aux_leaves) if isinstance(x, Tracer)]
+            built = long_loops.build(call.trace, returned, build)
         graph, rendered = built[:2] if built else build()
         module = codegen.load(rendered)
         finishers = [_grad_finisher(call, self._argnums, self.argnums, self.with_value, self.has_aux, aux_tree,

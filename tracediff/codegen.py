@@ -355,16 +355,13 @@ class _Module:
         return self.callables[id(function)]
 
     def operand(self, v) -> ast.expr:
+        if isinstance(v, Literal) and v.row is not None:  # data[t] read from outside: data[3]
+            v = _Indexed(None, v.row[1], v, array=v.row[0], array_name=v.row[2])
         if isinstance(v, _Indexed):
             rows = (ast.Name(id=_placeholder(v.saved), ctx=ast.Load()) if v.array is None
                     else self.literal(v.array, v.array_name))
             node = ast.Subscript(value=rows, slice=_index_expression(v.index), ctx=ast.Load())
             node.td_ndim = len(v.var.shape)
-            return node
-        if isinstance(v, Literal) and v.row is not None:  # data[t] read from outside: data[3]
-            array, k, name = v.row
-            node = ast.Subscript(value=self.literal(array, name), slice=ast.Constant(k), ctx=ast.Load())
-            node.td_ndim = np.ndim(v.value)
             return node
         node = self.literal(v.value, v.name) if isinstance(v, Literal) else ast.Name(id=_placeholder(v))
         node.td_ndim = np.ndim(v.value) if isinstance(v, Literal) else len(v.shape)  # 0: maybe a float
